@@ -1,0 +1,1 @@
+"""Warehouses: DuckDB (embedded default) and Redshift, one interface."""

@@ -1,0 +1,3 @@
+"""Shared pytest wiring: fixtures live in tests/fixtures/, one module per real component."""
+
+pytest_plugins = ["fixtures.simulator", "fixtures.postgres", "fixtures.aws"]
