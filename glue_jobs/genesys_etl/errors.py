@@ -56,7 +56,7 @@ class GenesysAuthError(GenesysApiError):
     """Credentials rejected (401/403) by the login or API host."""
 
 
-class RetryBudgetExceeded(GenesysApiError):
+class RetryBudgetExceededError(GenesysApiError):
     """Genesys asked us to wait longer than allowed, or retries ran out."""
 
 

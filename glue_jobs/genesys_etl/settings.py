@@ -54,7 +54,7 @@ QUEUE_PAGE_SIZE = 100
 
 AGGREGATES_QUERY_PATH = "/api/v2/analytics/conversations/aggregates/query"
 QUEUES_PATH = "/api/v2/routing/queues"
-TOKEN_PATH = "/oauth/token"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
 
 # Genesys Cloud regions: name → API domain (reference/genesys-analytics-api.md "OAuth and regions").
 # API host is https://api.<domain>, login host https://login.<domain>.
