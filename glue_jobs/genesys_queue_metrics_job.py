@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+
+log = logging.getLogger("genesys_queue_metrics_job")
 
 # Job arguments mirror the CLI flags (DESIGN.md "Interfaces users touch"); Glue passes every value as a
 # string. Glue adds its own (--JOB_ID, --JOB_RUN_ID, --JOB_NAME, --TempDir, ...): parse_known_args
@@ -57,17 +65,127 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
     return {key: value for key, value in vars(known).items() if value is not None}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the job from Glue arguments (the pipeline lands with the end-to-end issue).
+def read_genesys_secret(session: boto3.Session, secret_id: str) -> dict[str, str]:
+    """Read the Genesys OAuth client from Secrets Manager.
+
+    Args:
+        session: the boto3 session.
+        secret_id: name or ARN of a secret whose string is JSON with ``client_id``, ``client_secret``
+            and optionally ``region``.
+
+    Returns:
+        The secret's fields as strings.
+
+    Raises:
+        ConfigError: the secret is missing, unreadable, not JSON or lacks a field (its value is never shown).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from genesys_etl.errors import ConfigError
+
+    try:
+        secret = session.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "error")
+        raise ConfigError(
+            "--secret_id", f"cannot read secret {secret_id!r} ({code}); check its name and the job role"
+        ) from None
+    except BotoCoreError as err:
+        raise ConfigError("--secret_id", f"cannot read secret {secret_id!r}: {type(err).__name__}") from None
+    try:
+        data = json.loads(secret.get("SecretString") or "")
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "--secret_id",
+            f"secret {secret_id!r} is not a JSON object; store "
+            '{"client_id": "…", "client_secret": "…", "region": "…"} in it',
+        )
+    missing = [
+        key for key in ("client_id", "client_secret") if not isinstance(data.get(key), str) or not data[key]
+    ]
+    if missing:
+        raise ConfigError(
+            "--secret_id", f"secret {secret_id!r} has no {' or '.join(missing)}; add it to the secret's JSON"
+        )
+    return {key: str(value) for key, value in data.items() if isinstance(value, str | int | float)}
+
+
+def build_config(arguments: dict[str, str], secret: dict[str, str]) -> Any:
+    """Turn Glue arguments and the Genesys secret into the job's validated Config.
+
+    Args:
+        arguments: parsed job arguments (``parse_arguments``).
+        secret: the Genesys secret's fields.
+
+    Returns:
+        A ``genesys_etl.config.Config`` for a Redshift load staged in S3.
+    """
+    from genesys_etl.config import Config
+
+    values: dict[str, Any] = {k: v for k, v in arguments.items() if k not in {"secret_id", "log_level"}}
+    values["warehouse"] = "redshift"
+    values.setdefault("trigger", "manual" if ("start_date" in values or "end_date" in values) else "nightly")
+    if "keep_staged" in values:
+        values["keep_staged"] = str(values["keep_staged"]).lower() in {"1", "true", "yes"}
+    if "region" not in values and "api_url" not in values and secret.get("region"):
+        values["region"] = secret["region"]
+    env = {"GENESYS_CLIENT_ID": secret["client_id"], "GENESYS_CLIENT_SECRET": secret["client_secret"]}
+    return Config.from_mapping(values, env)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    session: boto3.Session | None = None,
+    connect: Callable[[], Any] | None = None,
+    dialect: str = "redshift",
+) -> int:
+    """Run the job from Glue arguments: secret → config → pipeline into Redshift through S3.
 
     Args:
         argv: arguments after the script name; ``sys.argv[1:]`` when None.
+        session: boto3 session (tests pass one bound to moto); a default session when None.
+        connect: DB-API connection factory instead of the Glue connection (tests point it at PostgreSQL).
+        dialect: ``redshift``, or ``postgres`` when ``connect`` opens PostgreSQL (tests).
 
     Returns:
-        The process exit status.
+        0 when every window loaded, 1 when any failed, 2 on bad arguments or secret.
     """
-    parse_arguments(sys.argv[1:] if argv is None else argv)
-    return 0
+    import boto3
+    from genesys_etl import pipeline
+    from genesys_etl.errors import EtlError
+    from genesys_etl.report import format_run_report
+    from genesys_etl.stage import open_stage
+    from genesys_etl.warehouse import RedshiftWarehouse, redshift_connect_from_glue
+
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=arguments.get("log_level", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    session = session or boto3.Session()
+    try:
+        config = build_config(arguments, read_genesys_secret(session, arguments["secret_id"]))
+        connection_name = arguments["redshift_connection"]
+        warehouse = RedshiftWarehouse(
+            connect=connect or (lambda: redshift_connect_from_glue(connection_name)),
+            schema=config.schema,
+            iam_role=config.iam_role,
+            dialect=dialect,
+        )
+        stage = open_stage(config.stage, config.run_id, boto3_session=session)
+        try:
+            report = pipeline.run(config, warehouse=warehouse, stage=stage)
+        finally:
+            warehouse.close()
+    except EtlError as err:
+        log.error("%s", " ".join(str(err).split()))
+        return err.exit_code
+    for line in format_run_report(report, config).splitlines():
+        log.info("%s", line)
+    return report.exit_code
 
 
 if __name__ == "__main__":

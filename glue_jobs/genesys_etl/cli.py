@@ -1,0 +1,373 @@
+"""The ``genesys-etl`` command: run, backfill, plan, lint, status, simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, timedelta
+from typing import IO, Any, NoReturn
+
+from genesys_etl import __version__
+from genesys_etl.errors import ConfigError, EtlError
+
+log = logging.getLogger("genesys_etl")
+
+# Flags shared by the subcommands that take them (DESIGN.md "Interfaces users touch"); the config key
+# is the flag without dashes, with underscores.
+_DATE_FLAGS = ("--start-date", "--end-date")
+_GENESYS_FLAGS = ("--region", "--api-url", "--login-url", "--requests-per-minute", "--max-retry-wait")
+_WAREHOUSE_FLAGS = ("--warehouse", "--schema", "--redshift-connection", "--redshift-secret-id", "--iam-role")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the problem and pointing at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_dates(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument(
+        "--start-date", required=required, help="first local date to load, YYYY-MM-DD (inclusive)"
+    )
+    parser.add_argument(
+        "--end-date", required=required, help="last local date to load, YYYY-MM-DD (inclusive)"
+    )
+
+
+def _add_window_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-zone", help="IANA zone the dates are local to (default UTC)")
+    parser.add_argument(
+        "--lookback-days", help="nightly: how many days ending yesterday to (re)load (default 7)"
+    )
+    parser.add_argument("--days-per-query", help="days per aggregates request, 1..7 (default 7)")
+    parser.add_argument("--metrics", help="comma-separated Genesys metric names (default: the 20 queue KPIs)")
+
+
+def _add_genesys_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--region", help="Genesys Cloud region (e.g. us-east-1) or API domain (mypurecloud.ie)"
+    )
+    parser.add_argument("--api-url", help="API base URL instead of --region (e.g. the simulator's)")
+    parser.add_argument("--login-url", help="login base URL (default: derived from --api-url/--region)")
+    parser.add_argument("--requests-per-minute", help="client-side request pace (default 300)")
+    parser.add_argument(
+        "--max-retry-wait", help="give up when Genesys asks to wait longer than this, seconds (default 180)"
+    )
+
+
+def _add_warehouse_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--warehouse", help="duckdb:PATH (default duckdb:data/genesys.duckdb) or redshift")
+    parser.add_argument("--schema", help="warehouse schema (default genesys)")
+    parser.add_argument("--settle-days", help="days younger than this are provisional (default 3)")
+    parser.add_argument("--redshift-connection", help="Glue connection name for --warehouse redshift")
+    parser.add_argument(
+        "--redshift-secret-id", help="Secrets Manager secret with Redshift host/port/username/password/dbname"
+    )
+    parser.add_argument("--iam-role", help="IAM role ARN Redshift assumes for COPY")
+
+
+def _add_stage_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", help="local folder (default data/stage) or s3://bucket/prefix")
+    parser.add_argument(
+        "--keep-staged", action="store_true", default=None, help="keep staged Parquet after loading"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser with every subcommand.
+
+    Returns:
+        The top-level parser; each subparser sets ``handler``.
+    """
+    parser = _Parser(
+        prog="genesys-etl",
+        description="Genesys Cloud queue analytics into Redshift or DuckDB.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="load the nightly lookback window (default) or --start-date..--end-date",
+        description="Load Genesys queue aggregates. Without dates: the --lookback-days days ending "
+        "yesterday in --time-zone (trigger nightly). Reruns replace exactly the days they load.",
+    )
+    _add_dates(run)
+    for add in (_add_window_flags, _add_genesys_flags, _add_warehouse_flags, _add_stage_flags):
+        add(run)
+    run.set_defaults(handler=_cmd_run)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="load a date range, locally with progress or as Glue job runs",
+        description="Backfill --start-date..--end-date, locally (default) or as AWS Glue job runs.",
+    )
+    _add_dates(backfill, required=True)
+    for add in (_add_window_flags, _add_genesys_flags, _add_warehouse_flags, _add_stage_flags):
+        add(backfill)
+    backfill.add_argument(
+        "--on", choices=("local", "glue"), default="local", help="where to run (default local)"
+    )
+    backfill.add_argument("--job-name", help="Glue job name (with --on glue)")
+    backfill.add_argument("--days-per-run", type=int, default=30, help="days per Glue job run (default 30)")
+    backfill.add_argument("--poll-seconds", type=float, default=30.0, help="Glue run polling interval")
+    backfill.add_argument("--aws-region", help="AWS region of the Glue job (default: the AWS environment's)")
+    backfill.set_defaults(handler=_cmd_backfill)
+
+    plan = commands.add_parser(
+        "plan",
+        help="print the exact aggregates request bodies, one JSON per line; calls nothing",
+        description="Print the request bodies the job would send for these flags, as JSON lines. "
+        "Calls nothing.",
+    )
+    _add_dates(plan)
+    _add_window_flags(plan)
+    plan.set_defaults(handler=_cmd_plan)
+
+    lint = commands.add_parser(
+        "lint",
+        help="check a hand-written aggregates query body offline and explain each mistake",
+        description="Check an aggregates query body (file or - for stdin) against the API's schema and "
+        "allowed values. Exit 0 when clean, 1 with every problem and its fix otherwise.",
+    )
+    lint.add_argument("file", nargs="?", default="-", help="JSON file with the body (default: stdin)")
+    lint.set_defaults(handler=_cmd_lint)
+
+    status = commands.add_parser(
+        "status",
+        help="per-day coverage: loaded, provisional, missing, last load",
+        description="Show per-day coverage of a date range (default: the 30 days ending yesterday) and "
+        "the backfill command for the missing days.",
+    )
+    _add_dates(status)
+    status.add_argument("--time-zone", help="IANA zone the dates are local to (default UTC)")
+    _add_warehouse_flags(status)
+    status.set_defaults(handler=_cmd_status)
+
+    simulator = commands.add_parser(
+        "simulator",
+        help="start the bundled Genesys Cloud simulator (see its --help)",
+        add_help=False,
+    )
+    simulator.add_argument("simulator_args", nargs=argparse.REMAINDER)
+    simulator.set_defaults(handler=_cmd_simulator)
+    return parser
+
+
+def _config_values(args: argparse.Namespace, **overrides: Any) -> dict[str, Any]:
+    """Collect the config keys the user actually gave (None means: use the default)."""
+    skip = {"command", "handler", "log_level", "on", "job_name", "days_per_run", "poll_seconds", "aws_region"}
+    values = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+    values.update(overrides)
+    return values
+
+
+def _load_config(args: argparse.Namespace, env: Mapping[str, str], **overrides: Any) -> Any:
+    from genesys_etl.config import Config
+
+    return Config.from_mapping(_config_values(args, **overrides), env)
+
+
+def _cmd_run(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    trigger = "manual" if (args.start_date or args.end_date) else "nightly"
+    config = _load_config(args, env, trigger=trigger)
+    return _run_pipeline(config, out, progress_bar=False)
+
+
+def _cmd_backfill(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    if args.on == "glue":
+        return _backfill_on_glue(args, out)
+    config = _load_config(args, env, trigger="backfill")
+    return _run_pipeline(config, out, progress_bar=sys.stderr.isatty())
+
+
+def _run_pipeline(config: Any, out: IO[str], *, progress_bar: bool) -> int:
+    from genesys_etl import pipeline
+    from genesys_etl.report import format_run_report
+
+    windows = config.windows()
+    progress: Callable[[Any], None] | None = None
+    bar = None
+    if progress_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(w.day_count for w in windows), unit="day", desc="backfill", file=sys.stderr)
+
+        def progress(item: Any) -> None:
+            assert bar is not None
+            bar.update(item.window.day_count)
+            bar.set_postfix(rows=item.rows, status=item.status)
+
+    try:
+        report = pipeline.run(config, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    out.write(format_run_report(report, config))
+    return report.exit_code
+
+
+def _backfill_on_glue(args: argparse.Namespace, out: IO[str]) -> int:
+    import boto3
+
+    from genesys_etl.glue_backfill import format_rerun_command, run_glue_backfill
+
+    if not args.job_name:
+        raise ConfigError("--job-name", "backfill --on glue needs the Glue job's name (stack output JobName)")
+    start, end = _parse_date("--start-date", args.start_date), _parse_date("--end-date", args.end_date)
+    if end < start:
+        raise ConfigError("--end-date", f"{end} is before --start-date {start}; swap them")
+    if args.days_per_run < 1:
+        raise ConfigError("--days-per-run", "must be at least 1")
+    arguments = {
+        f"--{key}": str(value)
+        for key, value in _config_values(args).items()
+        if key in {"time_zone", "days_per_query", "metrics", "schema"}
+    }
+    glue = boto3.client("glue", region_name=args.aws_region) if args.aws_region else boto3.client("glue")
+    result = run_glue_backfill(
+        glue,
+        job_name=args.job_name,
+        start_date=start,
+        end_date=end,
+        days_per_run=args.days_per_run,
+        arguments=arguments,
+        poll_seconds=args.poll_seconds,
+        progress=lambda message: out.write(f"{message}\n"),
+    )
+    if result.failed_ranges:
+        out.write("failed ranges; rerun them with:\n")
+        out.write(format_rerun_command(result.failed_ranges, job_name=args.job_name) + "\n")
+        return 1
+    out.write("all Glue runs succeeded\n")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    from genesys_etl.query import plan_bodies
+
+    config = _load_config(args, _with_placeholder_credentials(env))
+    for body in plan_bodies(config):
+        out.write(json.dumps(body) + "\n")
+    return 0
+
+
+def _cmd_lint(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    del env
+    from genesys_etl.lint import format_problems, lint_body
+
+    source = "stdin" if args.file == "-" else args.file
+    try:
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as handle:  # noqa: PTH123
+                text = handle.read()
+    except OSError as err:
+        raise ConfigError("file", f"cannot read {source}: {err.strerror}") from err
+    try:
+        body: object = json.loads(text)
+    except json.JSONDecodeError as err:
+        out.write(f"{source}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}\n")
+        return 1
+    problems = lint_body(body)
+    if not problems:
+        out.write(f"{source}: OK — a valid aggregates query body\n")
+        return 0
+    out.write(format_problems(problems) + "\n")
+    return 1
+
+
+def _cmd_status(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    from genesys_etl.report import format_coverage
+    from genesys_etl.warehouse import open_warehouse
+    from genesys_etl.windows import today_in
+
+    overrides: dict[str, Any] = {}
+    if not args.start_date and not args.end_date:
+        zone = args.time_zone or "UTC"
+        yesterday = today_in(zone) - timedelta(days=1)
+        overrides = {
+            "start_date": (yesterday - timedelta(days=29)).isoformat(),
+            "end_date": yesterday.isoformat(),
+        }
+    config = _load_config(args, _with_placeholder_credentials(env), **overrides)
+    start, end = config.date_range()
+    warehouse = open_warehouse(config)
+    try:
+        warehouse.ensure_schema()
+        days = warehouse.coverage(
+            start, end, settle_days=config.settle_days, today=today_in(config.time_zone)
+        )
+    finally:
+        warehouse.close()
+    out.write(format_coverage(days, config))
+    return 0
+
+
+def _cmd_simulator(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    del env, out
+    import genesys_sim
+
+    return int(genesys_sim.main(args.simulator_args) or 0)
+
+
+def _with_placeholder_credentials(env: Mapping[str, str]) -> dict[str, str]:
+    """Commands that call no Genesys API need no credentials: fill placeholders that are never used."""
+    filled = dict(env)
+    filled.setdefault("GENESYS_CLIENT_ID", "unused-by-this-command")
+    filled.setdefault("GENESYS_CLIENT_SECRET", "unused-by-this-command")
+    return filled
+
+
+def _parse_date(flag: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise ConfigError(flag, f"{value!r} is not a date; use YYYY-MM-DD") from err
+
+
+def main(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None, out: IO[str] | None = None
+) -> int:
+    """Entry point of the ``genesys-etl`` console script.
+
+    Args:
+        argv: arguments after the program name; ``sys.argv[1:]`` when None.
+        env: environment for credentials; ``os.environ`` when None.
+        out: where user-facing output goes; stdout when None.
+
+    Returns:
+        The exit status: 0 success, 1 a window or check failed, 2 bad input.
+    """
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    level = getattr(logging, str(args.log_level).upper(), None)
+    if not isinstance(level, int):
+        sys.stderr.write(
+            f"genesys-etl: error: --log-level: unknown level {args.log_level!r}; "
+            "use DEBUG, INFO, WARNING or ERROR\n"
+        )
+        return 2
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    handler: Callable[[argparse.Namespace, Mapping[str, str], IO[str]], int] = args.handler
+    try:
+        return handler(args, os.environ if env is None else env, sys.stdout if out is None else out)
+    except EtlError as err:
+        message = " ".join(str(err).split())  # one line, whatever a library put in it
+        sys.stderr.write(f"genesys-etl {args.command}: error: {message}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("genesys-etl: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""One run of the job: config → windows → extract → transform → stage → load → queues → report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from genesys_etl.client import GenesysClient
+from genesys_etl.errors import EtlError
+from genesys_etl.query import build_query
+from genesys_etl.stage import Stage, open_stage
+from genesys_etl.transform import flatten_response
+from genesys_etl.warehouse import Warehouse, open_warehouse
+
+if TYPE_CHECKING:
+    from genesys_etl.config import Config
+    from genesys_etl.windows import Window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowReport:
+    """What happened to one window.
+
+    Attributes:
+        window: the local days loaded.
+        status: ``succeeded`` or ``failed``.
+        api_calls: aggregate requests sent for it, retries included.
+        retries: retried requests.
+        rows: rows now in the warehouse for the window (0 when failed).
+        seconds: wall time spent on it.
+        unattributed_rows: metric rows Genesys returned without a queue (kept out of the queue grain).
+        error: one-line reason when failed.
+    """
+
+    window: Window
+    status: str
+    api_calls: int = 0
+    retries: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    unattributed_rows: int = 0
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    """The outcome of a run: one entry per window plus the queue refresh."""
+
+    run_id: str
+    trigger: str
+    windows: list[WindowReport] = field(default_factory=list)
+    queues_listed: int | None = None
+    queue_error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[WindowReport]:
+        """Windows that did not load."""
+        return [w for w in self.windows if w.status != "succeeded"]
+
+    @property
+    def ok(self) -> bool:
+        """True when every window loaded and the queue listing refreshed."""
+        return not self.failed and self.queue_error is None
+
+    @property
+    def exit_code(self) -> int:
+        """Process exit status for this report: 0 only when everything loaded."""
+        return 0 if self.ok else 1
+
+    def totals(self) -> dict[str, float]:
+        """Sum of the per-window figures."""
+        return {
+            "windows": len(self.windows),
+            "days": sum(w.window.day_count for w in self.windows),
+            "api_calls": sum(w.api_calls for w in self.windows),
+            "retries": sum(w.retries for w in self.windows),
+            "rows": sum(w.rows for w in self.windows),
+            "unattributed_rows": sum(w.unattributed_rows for w in self.windows),
+            "failed": len(self.failed),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+ProgressCallback = Callable[[WindowReport], None]
+
+
+def run(
+    config: Config,
+    *,
+    client: GenesysClient | None = None,
+    warehouse: Warehouse | None = None,
+    stage: Stage | None = None,
+    progress: ProgressCallback | None = None,
+    now: datetime | None = None,
+) -> RunReport:
+    """Run the job for the configured dates: every window independently, then the queue refresh.
+
+    Args:
+        config: the validated configuration.
+        client: a Genesys client to use instead of one built from ``config`` (tests).
+        warehouse: a warehouse to use instead of ``open_warehouse(config)`` (Glue, tests).
+        stage: a stage to use instead of ``open_stage(config.stage, …)``.
+        progress: called after each window with its report.
+        now: the instant to plan the nightly range from (tests); the clock when None.
+
+    Returns:
+        The run report. A failed window is recorded in ``load_runs`` and in the report; the others
+        still load. Errors that stop the whole run (the warehouse cannot be opened, bad credentials
+        for every call) are raised as ``EtlError``.
+    """
+    started = time.monotonic()
+    windows = config.windows(now)
+    report = RunReport(run_id=config.run_id, trigger=config.trigger)
+    log.info(
+        "run %s (%s): %d day(s) %s..%s in %s, %d window(s) of <= %d day(s)",
+        config.run_id,
+        config.trigger,
+        sum(w.day_count for w in windows),
+        windows[0].start_date if windows else "-",
+        windows[-1].end_date if windows else "-",
+        config.time_zone,
+        len(windows),
+        config.days_per_query,
+    )
+    with ExitStack() as resources:
+        if client is None:
+            client = resources.enter_context(closing(build_client(config)))
+        if warehouse is None:
+            warehouse = open_warehouse(config)
+            resources.callback(warehouse.close)
+        if stage is None:
+            stage = open_stage(config.stage, config.run_id)
+        warehouse.ensure_schema()
+        for window in windows:
+            window_report = _load_window(config, window, client, warehouse, stage)
+            report.windows.append(window_report)
+            if progress is not None:
+                progress(window_report)
+        _refresh_queues(client, warehouse, report)
+    report.seconds = time.monotonic() - started
+    log.info("run %s finished: %s", config.run_id, report.totals())
+    return report
+
+
+def _load_window(
+    config: Config, window: Window, client: GenesysClient, warehouse: Warehouse, stage: Stage
+) -> WindowReport:
+    """Extract, transform, stage and load one window; record a failure instead of raising it."""
+    started = time.monotonic()
+    calls_before, retries_before = client.stats.api_calls, client.stats.retries
+    load_id = warehouse.start_load(run_id=config.run_id, trigger=config.trigger, window=window)
+    result = WindowReport(window=window, status="failed")
+    try:
+        response = client.query_aggregates(build_query(window, config.metrics))
+        flat = flatten_response(response, window, load_id=load_id, loaded_at=datetime.now(tz=UTC))
+        result.unattributed_rows = flat.unattributed_rows
+        staged = stage.write_window(flat.table, window)
+        result.api_calls = client.stats.api_calls - calls_before
+        result.retries = client.stats.retries - retries_before
+        result.rows = warehouse.replace_window(
+            load_id=load_id, window=window, staged=staged, api_calls=result.api_calls, retries=result.retries
+        )
+        if not config.keep_staged:
+            stage.remove(staged)
+        result.status = "succeeded"
+    except EtlError as err:
+        result.error = str(err)
+    except Exception as err:
+        log.exception("window %s: unexpected error", window)
+        result.error = f"{type(err).__name__}: {err}"
+    result.api_calls = client.stats.api_calls - calls_before
+    result.retries = client.stats.retries - retries_before
+    result.seconds = time.monotonic() - started
+    if result.status == "failed":
+        log.error("window %s failed: %s", window, result.error)
+        _record_failure(warehouse, load_id, result)
+    else:
+        log.info(
+            "window %s: %d day(s), %d call(s), %d retr%s, %d rows, %.2fs",
+            window,
+            window.day_count,
+            result.api_calls,
+            result.retries,
+            "y" if result.retries == 1 else "ies",
+            result.rows,
+            result.seconds,
+        )
+    return result
+
+
+def _record_failure(warehouse: Warehouse, load_id: str, result: WindowReport) -> None:
+    """Mark the window's load_runs row failed; a broken warehouse must not hide the first error."""
+    try:
+        warehouse.fail_load(
+            load_id, error=result.error or "unknown error", api_calls=result.api_calls, retries=result.retries
+        )
+    except Exception:
+        log.warning("window %s: could not record the failure in load_runs", result.window, exc_info=True)
+
+
+def _refresh_queues(client: GenesysClient, warehouse: Warehouse, report: RunReport) -> None:
+    """Refresh the queue dimension from the listing (names, divisions, active flag)."""
+    try:
+        queues = list(client.list_queues())
+        warehouse.refresh_queues(queues, datetime.now(tz=UTC))
+        report.queues_listed = len(queues)
+        log.info("queues: %d listed", len(queues))
+    except EtlError as err:
+        report.queue_error = str(err)
+        log.error("queue refresh failed: %s", err)
+
+
+def build_client(config: Config) -> GenesysClient:
+    """Return a Genesys client configured from ``config`` (the caller closes it).
+
+    Args:
+        config: the validated configuration.
+    """
+    return GenesysClient(
+        api_url=config.api_url,
+        login_url=config.login_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        requests_per_minute=config.requests_per_minute,
+        max_retry_wait=config.max_retry_wait,
+        max_attempts=config.max_attempts,
+        timeout=config.timeout,
+    )

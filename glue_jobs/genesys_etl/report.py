@@ -1,0 +1,155 @@
+"""What a person reads after a run or a status check: summary tables and ready-to-run commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genesys_etl.config import Config
+    from genesys_etl.pipeline import RunReport
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Render rows as a plain fixed-width text table.
+
+    Args:
+        headers: column titles.
+        rows: cell values (rendered with ``str``; None as ``-``).
+
+    Returns:
+        The table, one line per row, ending with a newline.
+    """
+    cells = [[("-" if value is None else str(value)) for value in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def format_run_report(report: RunReport, config: Config) -> str:
+    """Summarise a run: one line per window, the totals, and how to rerun what failed.
+
+    Args:
+        report: the pipeline's report.
+        config: the run's configuration (for the rerun command).
+
+    Returns:
+        Text for the terminal.
+    """
+    rows = [
+        (
+            str(item.window),
+            item.window.day_count,
+            item.api_calls,
+            item.retries,
+            item.rows,
+            f"{item.seconds:.2f}",
+            item.status if item.error is None else f"{item.status}: {item.error}",
+        )
+        for item in report.windows
+    ]
+    totals = report.totals()
+    rows.append(
+        (
+            "total",
+            totals["days"],
+            totals["api_calls"],
+            totals["retries"],
+            totals["rows"],
+            f"{report.seconds:.2f}",
+            "ok" if report.ok else f"{totals['failed']} window(s) failed",
+        )
+    )
+    text = format_table(("window", "days", "api calls", "retries", "rows", "seconds", "status"), rows)
+    if totals["unattributed_rows"]:
+        text += (
+            f"{totals['unattributed_rows']} metric row(s) came back without a queue "
+            "(e.g. IVR time before any queue) and were kept out of the queue tables.\n"
+        )
+    if report.queue_error:
+        text += f"queue listing failed: {report.queue_error}\n"
+    elif report.queues_listed is not None:
+        text += f"queues listed: {report.queues_listed}\n"
+    failed = [(item.window.start_date, item.window.end_date) for item in report.failed]
+    if failed:
+        text += "rerun the failed days with:\n"
+        text += "".join(f"  {command}\n" for command in backfill_commands(merge_ranges(failed), config))
+    return text
+
+
+def merge_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Merge inclusive date ranges that touch or overlap.
+
+    Args:
+        ranges: inclusive ``(start, end)`` pairs.
+
+    Returns:
+        Sorted, merged ranges.
+    """
+    merged: list[tuple[date, date]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def backfill_commands(ranges: Iterable[tuple[date, date]], config: Config) -> list[str]:
+    """Ready-to-run ``genesys-etl backfill`` commands for date ranges, with the flags that matter.
+
+    Args:
+        ranges: inclusive date ranges to load.
+        config: the configuration whose zone, warehouse and schema the commands keep.
+
+    Returns:
+        One command line per range.
+    """
+    extra = ""
+    if config.time_zone != "UTC":
+        extra += f" --time-zone {config.time_zone}"
+    if config.schema != "genesys":
+        extra += f" --schema {config.schema}"
+    if config.warehouse != "duckdb:data/genesys.duckdb":
+        extra += f" --warehouse {config.warehouse}"
+    return [
+        f"genesys-etl backfill --start-date {start.isoformat()} --end-date {end.isoformat()}{extra}"
+        for start, end in ranges
+    ]
+
+
+def format_coverage(days: Sequence[Any], config: Config) -> str:
+    """Render per-day coverage and end with the backfill command for the missing days.
+
+    Args:
+        days: ``DayCoverage`` items (day, status, rows, last_loaded_at).
+        config: the configuration (zone, warehouse, schema).
+
+    Returns:
+        Text for the terminal.
+    """
+    rows = [
+        (
+            item.day.isoformat(),
+            item.status,
+            item.rows,
+            item.last_loaded_at.isoformat(timespec="seconds") if item.last_loaded_at else None,
+        )
+        for item in days
+    ]
+    text = format_table(("day", "status", "rows", "last load (UTC)"), rows)
+    counts = {
+        status: sum(1 for item in days if item.status == status)
+        for status in ("loaded", "provisional", "missing")
+    }
+    text += f"{counts['loaded']} loaded, {counts['provisional']} provisional, {counts['missing']} missing\n"
+    missing = merge_ranges((item.day, item.day) for item in days if item.status == "missing")
+    if missing:
+        text += "load the missing days with:\n"
+        text += "".join(f"  {command}\n" for command in backfill_commands(missing, config))
+    return text
