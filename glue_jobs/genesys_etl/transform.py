@@ -1,0 +1,437 @@
+"""Aggregate responses → typed Arrow rows at the grain (metric_date, queue, media type, metric, qualifier)."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+
+from genesys_etl import settings
+from genesys_etl.errors import ResponseShapeError
+from genesys_etl.windows import Window
+
+logger = logging.getLogger(__name__)
+
+# settings.Column.arrow names → Arrow types; the only place the Parquet schema's types are spelled.
+ARROW_TYPES: Final[dict[str, pa.DataType]] = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "date32": pa.date32(),
+    "timestamp_utc": pa.timestamp("us", tz="UTC"),
+}
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE: Final = date(1970, 1, 1)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_NO_STATS: Final[Mapping[str, Any]] = {}
+_SNIPPET_CHARS = 80
+
+# Stats keys this process has already warned about: Genesys may add fields; say so once, not per row.
+_warned_stats: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """One aggregate response as rows of ``queue_metrics_daily``, plus what was kept out of them.
+
+    Attributes:
+        table: the rows, with exactly ``arrow_schema()``.
+        unattributed_groups: result groups without a ``queueId`` (real data, but no queue's).
+        unattributed_rows: metric entries in those groups; never attributed to a queue.
+        unknown_stats: ``stats`` keys this version does not know (ignored, warned once per process).
+        queue_ids: the queue ids present in ``table``.
+    """
+
+    table: pa.Table
+    unattributed_groups: int
+    unattributed_rows: int
+    unknown_stats: frozenset[str]
+    queue_ids: frozenset[str]
+
+
+def arrow_schema() -> pa.Schema:
+    """Return the Arrow schema of ``queue_metrics_daily``, built from ``settings.FACT_COLUMNS``.
+
+    Returns:
+        One nullable field per column, in contract order; timestamps are UTC microseconds.
+
+    Raises:
+        KeyError: a column names an Arrow type this module does not map.
+    """
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.arrow]) for c in settings.FACT_COLUMNS])
+
+
+def flatten_response(
+    response: Mapping[str, Any], window: Window, *, load_id: str, loaded_at: datetime
+) -> Flattened:
+    """Flatten one ``aggregates/query`` response into typed rows, one per metric per day bucket.
+
+    Groups without ``queueId`` are counted, logged at INFO and left out of the table. Stats keys
+    documented by Genesys but without a column are ignored; keys unknown to this version are ignored
+    with one warning per key per process. A metric's absent stats become nulls.
+
+    Args:
+        response: the parsed JSON body (``{}`` and ``{"results": []}`` are valid, empty answers).
+        window: the window the request asked for; gives the time zone of ``metric_date``.
+        load_id: the load this data belongs to, stored on every row.
+        loaded_at: an aware instant stored on every row (as UTC).
+
+    Returns:
+        The table and the counts of what was kept out of it.
+
+    Raises:
+        ResponseShapeError: the body is not the documented shape, a bucket lies outside the window,
+            or two entries share a (metric_date, queue, media type, metric, qualifier) key.
+        ValueError: ``loaded_at`` is naive.
+    """
+    if loaded_at.tzinfo is None or loaded_at.utcoffset() is None:
+        msg = "loaded_at must be an aware datetime"
+        raise ValueError(msg)
+    results = _results_of(response)
+    parser = _IntervalParser(window)
+    buckets = _Buckets()
+    metrics: list[Any] = []
+    unattributed_groups = 0
+    unattributed_rows = 0
+    for group_no, result in enumerate(results):
+        group, data = _group_and_data(result, group_no)
+        queue_id = group.get("queueId")
+        if queue_id is None or queue_id == "":
+            unattributed_groups += 1
+            for bucket in data:
+                unattributed_rows += len(_metrics_of(bucket, group_no))
+                parser.parse(bucket.get("interval"))  # same window rule: a stray bucket is a bad answer
+            continue
+        media_type = group.get("mediaType")
+        if not isinstance(queue_id, str) or not isinstance(media_type, str | None):
+            msg = f"results[{group_no}].group has a non-string queueId or mediaType: {_snippet(group)}"
+            raise ResponseShapeError(msg)
+        for bucket in data:
+            bucket_metrics = _metrics_of(bucket, group_no)
+            day, start, end = parser.parse(bucket.get("interval"))
+            if bucket_metrics:
+                buckets.add(queue_id, media_type, day, start, end, len(bucket_metrics))
+                metrics.extend(bucket_metrics)
+    if unattributed_groups:
+        logger.info(
+            "window %s: %d result group(s) without queueId (%d metric rows) kept out of the queue grain",
+            window,
+            unattributed_groups,
+            unattributed_rows,
+        )
+    columns = _metric_columns(metrics, buckets)
+    table = _build_table(columns, buckets, window=window, load_id=load_id, loaded_at=loaded_at)
+    buckets.check_unique(columns.names, columns.qualifiers)  # after typing: keys are hashable
+    return Flattened(
+        table=table,
+        unattributed_groups=unattributed_groups,
+        unattributed_rows=unattributed_rows,
+        unknown_stats=columns.unknown_stats,
+        queue_ids=frozenset(buckets.queue_ids),
+    )
+
+
+class _IntervalParser:
+    """Parse ``data[].interval`` strings once each: (local date days, start µs, end µs), window-checked."""
+
+    def __init__(self, window: Window) -> None:
+        self._window = window
+        self._zone = ZoneInfo(window.time_zone)
+        self._low = _to_micros(window.start)
+        self._high = _to_micros(window.end)
+        self._cache: dict[str, tuple[int, int, int]] = {}
+
+    def parse(self, interval: Any) -> tuple[int, int, int]:
+        parsed = self._cache.get(interval) if isinstance(interval, str) else None
+        if parsed is None:
+            parsed = self._parse_new(interval)
+            self._cache[interval] = parsed
+        return parsed
+
+    def _parse_new(self, interval: Any) -> tuple[int, int, int]:
+        if not isinstance(interval, str) or interval.count("/") != 1:
+            msg = f"data[].interval {_snippet(interval)} is not an ISO-8601 'start/end' string"
+            raise ResponseShapeError(msg)
+        start_text, end_text = interval.split("/")
+        start = _parse_instant(start_text, interval)
+        end = _parse_instant(end_text, interval)
+        start_us, end_us = _to_micros(start), _to_micros(end)
+        if end_us <= start_us:
+            msg = f"data[].interval {interval} does not end after it starts"
+            raise ResponseShapeError(msg)
+        if start_us < self._low or end_us > self._high:
+            msg = f"data[].interval {interval} lies outside the requested window {self._window.interval}"
+            raise ResponseShapeError(msg)
+        local_day = start.astimezone(self._zone).date()
+        return (local_day - _EPOCH_DATE).days, start_us, end_us
+
+
+class _Buckets:
+    """Bucket-level columns (one entry per group × interval with metrics) and each bucket's row count."""
+
+    def __init__(self) -> None:
+        self.days: list[int] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.queues: list[str] = []
+        self.media: list[str | None] = []
+        self.sizes: list[int] = []
+        self.queue_ids: set[str] = set()
+        self._by_key: dict[tuple[str, str | None, int], list[int]] = {}
+        self._repeated: set[tuple[str, str | None, int]] = set()
+
+    def add(self, queue_id: str, media_type: str | None, day: int, start: int, end: int, size: int) -> None:
+        key = (queue_id, media_type, day)
+        same_key = self._by_key.setdefault(key, [])
+        if same_key:
+            self._repeated.add(key)
+        same_key.append(len(self.sizes))
+        self.days.append(day)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.queues.append(queue_id)
+        self.media.append(media_type)
+        self.sizes.append(size)
+        self.queue_ids.add(queue_id)
+
+    def offsets(self) -> list[int]:
+        return [0, *accumulate(self.sizes)]
+
+    def locate(self, row: int) -> str:
+        """Describe the bucket a flat row index belongs to, for error messages."""
+        return self._describe(bisect.bisect_right(self.offsets(), row) - 1)
+
+    def _describe(self, number: int) -> str:
+        day = _EPOCH_DATE + timedelta(days=self.days[number])
+        return f"queue {self.queues[number]} media {self.media[number]} day {day}"
+
+    def check_unique(self, names: Sequence[Any], qualifiers: Sequence[Any]) -> None:
+        """Raise ResponseShapeError when two rows share a grain key (one bucket or repeated buckets)."""
+        offsets = self.offsets()
+        for number, size in enumerate(self.sizes):
+            segment = names[offsets[number] : offsets[number] + size]
+            # Fast path: distinct metric names are distinct keys; only look at qualifiers otherwise.
+            if len(set(segment)) != size:
+                _check_keys(self._keys(names, qualifiers, [number], offsets), self._describe(number))
+        for key in self._repeated:
+            numbers = self._by_key[key]
+            _check_keys(self._keys(names, qualifiers, numbers, offsets), self._describe(numbers[0]))
+
+    @staticmethod
+    def _keys(
+        names: Sequence[Any], qualifiers: Sequence[Any], numbers: list[int], offsets: list[int]
+    ) -> list[tuple[Any, Any]]:
+        keys: list[tuple[Any, Any]] = []
+        for number in numbers:
+            rows = range(offsets[number], offsets[number + 1])
+            keys.extend((names[row], qualifiers[row]) for row in rows)
+        return keys
+
+
+def _check_keys(keys: list[tuple[Any, Any]], where: str) -> None:
+    seen: set[tuple[Any, Any]] = set()
+    for key in keys:
+        if key in seen:
+            msg = (
+                f"response repeats metric {key[0]} (qualifier {key[1]}) for {where};"
+                " the grain (metric_date, queue_id, media_type, metric, qualifier) would break"
+            )
+            raise ResponseShapeError(msg)
+        seen.add(key)
+
+
+def _results_of(response: Any) -> list[Any]:
+    if not isinstance(response, Mapping):
+        msg = f"response is not a JSON object but {type(response).__name__}"
+        raise ResponseShapeError(msg)
+    results = response.get("results")
+    if results is None:
+        return []
+    if not isinstance(results, list):
+        msg = f"response 'results' is not a list but {type(results).__name__}"
+        raise ResponseShapeError(msg)
+    return results
+
+
+def _group_and_data(result: Any, group_no: int) -> tuple[Mapping[str, Any], list[Any]]:
+    if not isinstance(result, Mapping):
+        msg = f"results[{group_no}] is not an object but {type(result).__name__}"
+        raise ResponseShapeError(msg)
+    group = result.get("group")
+    if group is None:
+        group = _NO_STATS
+    if not isinstance(group, Mapping):
+        msg = f"results[{group_no}].group is not an object but {type(group).__name__}"
+        raise ResponseShapeError(msg)
+    data = result.get("data")
+    if data is None:
+        data = []
+    if not isinstance(data, list):
+        msg = f"results[{group_no}].data is not a list but {type(data).__name__}"
+        raise ResponseShapeError(msg)
+    return group, data
+
+
+def _metrics_of(bucket: Any, group_no: int) -> list[Any]:
+    if not isinstance(bucket, Mapping):
+        msg = f"results[{group_no}].data[] entry is not an object but {type(bucket).__name__}"
+        raise ResponseShapeError(msg)
+    metrics = bucket.get("metrics")
+    if metrics is None:
+        return []
+    if not isinstance(metrics, list):
+        msg = f"results[{group_no}].data[].metrics is not a list but {type(metrics).__name__}"
+        raise ResponseShapeError(msg)
+    return metrics
+
+
+@dataclass(frozen=True)
+class _MetricColumns:
+    """The per-row parts of the metric entries, as plain lists (one comprehension each)."""
+
+    names: list[Any]
+    qualifiers: list[Any]
+    stats: list[Any]
+    unknown_stats: frozenset[str]
+
+
+def _metric_columns(metrics: list[Any], buckets: _Buckets) -> _MetricColumns:
+    try:
+        stats = [entry.get("stats") or _NO_STATS for entry in metrics]
+        names = [entry["metric"] for entry in metrics]
+        qualifiers = [entry.get("qualifier") for entry in metrics]
+        keys: set[Any] = set().union(*stats)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise _describe_bad_metric(metrics, buckets) from exc
+    unknown = frozenset(str(key) for key in keys if key not in settings.KNOWN_STATS)
+    _warn_unknown_stats(unknown)
+    ignored = keys - unknown - settings.STAT_COLUMNS.keys()
+    if ignored:
+        logger.debug("ignoring documented stats without a column: %s", ", ".join(sorted(map(str, ignored))))
+    return _MetricColumns(names, qualifiers, stats, unknown)
+
+
+def _describe_bad_metric(metrics: list[Any], buckets: _Buckets) -> ResponseShapeError:
+    for row, entry in enumerate(metrics):
+        stats = entry.get("stats") if isinstance(entry, Mapping) else None
+        if not isinstance(entry, Mapping) or "metric" not in entry or not isinstance(stats, Mapping | None):
+            return ResponseShapeError(
+                f"metrics entry {_snippet(entry)} of {buckets.locate(row)} is not an object"
+                " with 'metric' and an object 'stats'"
+            )
+    return ResponseShapeError("metrics entries are not objects with 'metric' and an object 'stats'")
+
+
+def _warn_unknown_stats(unknown: frozenset[str]) -> None:
+    if not unknown:
+        return
+    with _warned_lock:
+        new = sorted(unknown - _warned_stats)
+        _warned_stats.update(new)
+    for key in new:
+        logger.warning("ignoring stats field %r unknown to this version (reported once per run)", key)
+
+
+def _build_table(
+    columns: _MetricColumns, buckets: _Buckets, *, window: Window, load_id: str, loaded_at: datetime
+) -> pa.Table:
+    """Assemble the table in schema order: bucket columns by take(), constants by repeat()."""
+    schema = arrow_schema()
+    rows = len(columns.names)
+    take = pa.array(np.repeat(np.arange(len(buckets.sizes), dtype=np.int64), buckets.sizes))
+
+    def bucket_column(values: list[Any], name: str) -> pa.Array:
+        return _to_array(values, schema.field(name).type, name).take(take)
+
+    def constant(value: Any, name: str) -> pa.Array:
+        return pa.repeat(pa.scalar(value, schema.field(name).type), rows)
+
+    arrays: dict[str, pa.Array] = {
+        "metric_date": bucket_column(buckets.days, "metric_date"),
+        "interval_start": bucket_column(buckets.starts, "interval_start"),
+        "interval_end": bucket_column(buckets.ends, "interval_end"),
+        "time_zone": constant(window.time_zone, "time_zone"),
+        "queue_id": bucket_column(buckets.queues, "queue_id"),
+        "media_type": bucket_column(buckets.media, "media_type"),
+        "metric": _to_array(columns.names, pa.string(), "metric"),
+        "qualifier": _to_array(columns.qualifiers, pa.string(), "qualifier"),
+        "load_id": constant(load_id, "load_id"),
+        "loaded_at": constant(loaded_at.astimezone(UTC), "loaded_at"),
+    }
+    if arrays["metric"].null_count:
+        msg = "a metrics entry has a null 'metric' name"
+        raise ResponseShapeError(msg)
+    arrays.update(_stat_arrays(columns.stats, schema))
+    return pa.Table.from_arrays([arrays[field.name] for field in schema], schema=schema)
+
+
+def _stat_arrays(stats: list[Any], schema: pa.Schema) -> dict[str, pa.Array]:
+    """Every stat column at once: Arrow reads the stats objects as structs in C, absent keys → null.
+
+    Integer columns are read as float64 first and cast safely, so a fractional count is an error
+    rather than silently truncated (pyarrow truncates 1.5 → 1 when converting straight to int64).
+    """
+    fields = []
+    for key, column in settings.STAT_COLUMNS.items():
+        target = schema.field(column).type
+        fields.append(pa.field(key, pa.float64() if pa.types.is_integer(target) else target))
+    try:
+        struct = pa.array(stats, type=pa.struct(fields))
+    except pa.ArrowTypeError as exc:
+        msg = f"metrics[].stats is not an object of numbers: {_one_line(exc)}"
+        raise ResponseShapeError(msg) from exc
+    except pa.ArrowInvalid as exc:
+        msg = f"metrics[].stats holds a value that is not a number: {_one_line(exc)}"
+        raise ResponseShapeError(msg) from exc
+    arrays: dict[str, pa.Array] = {}
+    for (key, column), child in zip(settings.STAT_COLUMNS.items(), struct.flatten(), strict=True):
+        try:
+            arrays[column] = child.cast(schema.field(column).type, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            msg = f"stats.{key} is not a whole number: {_one_line(exc)}"
+            raise ResponseShapeError(msg) from exc
+    return arrays
+
+
+def _to_array(values: list[Any], arrow_type: pa.DataType, name: str) -> pa.Array:
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        msg = f"{name} values are not {arrow_type}: {_one_line(exc)}"
+        raise ResponseShapeError(msg) from exc
+
+
+def _parse_instant(text: str, interval: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"data[].interval {interval} has an unparseable instant {_snippet(text)}"
+        raise ResponseShapeError(msg) from exc
+    if moment.tzinfo is None:
+        msg = f"data[].interval {interval} has an instant without UTC offset"
+        raise ResponseShapeError(msg)
+    return moment
+
+
+def _to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _snippet(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SNIPPET_CHARS else text[: _SNIPPET_CHARS - 1] + "…"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
