@@ -138,16 +138,15 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     session: boto3.Session | None = None,
-    connect: Callable[[], Any] | None = None,
-    dialect: str = "redshift",
+    warehouse_factory: Callable[[Any], Any] | None = None,
 ) -> int:
     """Run the job from Glue arguments: secret → config → pipeline into Redshift through S3.
 
     Args:
         argv: arguments after the script name; ``sys.argv[1:]`` when None.
         session: boto3 session (tests pass one bound to moto); a default session when None.
-        connect: DB-API connection factory instead of the Glue connection (tests point it at PostgreSQL).
-        dialect: ``redshift``, or ``postgres`` when ``connect`` opens PostgreSQL (tests).
+        warehouse_factory: builds the warehouse from the Config instead of a RedshiftWarehouse on the
+            Glue connection (tests build the same class on PostgreSQL, with only COPY replaced).
 
     Returns:
         0 when every window loaded, 1 when any failed, 2 on bad arguments or secret.
@@ -157,7 +156,7 @@ def main(
     from genesys_etl.errors import EtlError
     from genesys_etl.report import format_run_report
     from genesys_etl.stage import open_stage
-    from genesys_etl.warehouse import RedshiftWarehouse, redshift_connect_from_glue
+    from genesys_etl.warehouse import open_warehouse
 
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -168,13 +167,7 @@ def main(
     session = session or boto3.Session()
     try:
         config = build_config(arguments, read_genesys_secret(session, arguments["secret_id"]))
-        connection_name = arguments["redshift_connection"]
-        warehouse = RedshiftWarehouse(
-            connect=connect or (lambda: redshift_connect_from_glue(connection_name)),
-            schema=config.schema,
-            iam_role=config.iam_role,
-            dialect=dialect,
-        )
+        warehouse = (warehouse_factory or open_warehouse)(config)
         stage = open_stage(config.stage, config.run_id, boto3_session=session)
         try:
             report = pipeline.run(config, warehouse=warehouse, stage=stage)

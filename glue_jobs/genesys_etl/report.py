@@ -41,7 +41,7 @@ def format_run_report(report: RunReport, config: Config) -> str:
     Returns:
         Text for the terminal.
     """
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (
             str(item.window),
             item.window.day_count,
