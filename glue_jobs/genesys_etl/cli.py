@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--job-name", help="Glue job name (with --on glue)")
     backfill.add_argument("--days-per-run", type=int, default=30, help="days per Glue job run (default 30)")
+    backfill.add_argument(
+        "--max-concurrent", type=int, help="Glue runs at once (default: the job's MaxConcurrentRuns)"
+    )
     backfill.add_argument("--poll-seconds", type=float, default=30.0, help="Glue run polling interval")
     backfill.add_argument("--aws-region", help="AWS region of the Glue job (default: the AWS environment's)")
     backfill.set_defaults(handler=_cmd_backfill)
@@ -162,7 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_values(args: argparse.Namespace, **overrides: Any) -> dict[str, Any]:
     """Collect the config keys the user actually gave (None means: use the default)."""
-    skip = {"command", "handler", "log_level", "on", "job_name", "days_per_run", "poll_seconds", "aws_region"}
+    skip = {
+        "command",
+        "handler",
+        "log_level",
+        "on",
+        "job_name",
+        "days_per_run",
+        "poll_seconds",
+        "aws_region",
+        "max_concurrent",
+    }
     values = {k: v for k, v in vars(args).items() if k not in skip and v is not None}
     values.update(overrides)
     return values
@@ -221,10 +234,6 @@ def _backfill_on_glue(args: argparse.Namespace, out: IO[str]) -> int:
     if not args.job_name:
         raise ConfigError("--job-name", "backfill --on glue needs the Glue job's name (stack output JobName)")
     start, end = _parse_date("--start-date", args.start_date), _parse_date("--end-date", args.end_date)
-    if end < start:
-        raise ConfigError("--end-date", f"{end} is before --start-date {start}; swap them")
-    if args.days_per_run < 1:
-        raise ConfigError("--days-per-run", "must be at least 1")
     arguments = {
         f"--{key}": str(value)
         for key, value in _config_values(args).items()
@@ -239,7 +248,8 @@ def _backfill_on_glue(args: argparse.Namespace, out: IO[str]) -> int:
         days_per_run=args.days_per_run,
         arguments=arguments,
         poll_seconds=args.poll_seconds,
-        progress=lambda message: out.write(f"{message}\n"),
+        max_concurrent=args.max_concurrent,
+        progress=lambda update: out.write(f"{update.message}\n"),
     )
     if result.failed_ranges:
         out.write("failed ranges; rerun them with:\n")
