@@ -109,7 +109,8 @@ def run(
         warehouse: a warehouse to use instead of ``open_warehouse(config)`` (Glue, tests).
         stage: a stage to use instead of ``open_stage(config.stage, …)``.
         progress: called after each window with its report.
-        now: the instant to plan the nightly range from (tests); the clock when None.
+        now: the run's clock: plans the nightly range and stamps ``loaded_at`` (tests move it); the
+            real clock when None.
 
     Returns:
         The run report. A failed window is recorded in ``load_runs`` and in the report; the others
@@ -140,7 +141,7 @@ def run(
             stage = open_stage(config.stage, config.run_id)
         warehouse.ensure_schema()
         for window in windows:
-            window_report = _load_window(config, window, client, warehouse, stage)
+            window_report = _load_window(config, window, client, warehouse, stage, now)
             report.windows.append(window_report)
             if progress is not None:
                 progress(window_report)
@@ -151,7 +152,12 @@ def run(
 
 
 def _load_window(
-    config: Config, window: Window, client: GenesysClient, warehouse: Warehouse, stage: Stage
+    config: Config,
+    window: Window,
+    client: GenesysClient,
+    warehouse: Warehouse,
+    stage: Stage,
+    now: datetime | None,
 ) -> WindowReport:
     """Extract, transform, stage and load one window; record a failure instead of raising it."""
     started = time.monotonic()
@@ -160,7 +166,8 @@ def _load_window(
     result = WindowReport(window=window, status="failed")
     try:
         response = client.query_aggregates(build_query(window, config.metrics))
-        flat = flatten_response(response, window, load_id=load_id, loaded_at=datetime.now(tz=UTC))
+        loaded_at = now if now is not None else datetime.now(tz=UTC)
+        flat = flatten_response(response, window, load_id=load_id, loaded_at=loaded_at)
         result.unattributed_rows = flat.unattributed_rows
         staged = stage.write_window(flat.table, window)
         result.api_calls = client.stats.api_calls - calls_before
