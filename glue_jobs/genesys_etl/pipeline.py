@@ -37,6 +37,7 @@ class WindowReport:
         seconds: wall time spent on it.
         unattributed_rows: metric rows Genesys returned without a queue (kept out of the queue grain).
         error: one-line reason when failed.
+        timings: seconds per step (``extract``, ``transform``, ``stage``, ``load``) for the steps that ran.
     """
 
     window: Window
@@ -47,6 +48,7 @@ class WindowReport:
     seconds: float = 0.0
     unattributed_rows: int = 0
     error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,19 +164,33 @@ def _load_window(
     """Extract, transform, stage and load one window; record a failure instead of raising it."""
     started = time.monotonic()
     calls_before, retries_before = client.stats.api_calls, client.stats.retries
-    load_id = warehouse.start_load(run_id=config.run_id, trigger=config.trigger, window=window)
     result = WindowReport(window=window, status="failed")
+    load_id: str | None = None
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now_clock = time.perf_counter()
+        result.timings[step] = now_clock - clock
+        clock = now_clock
+
     try:
+        load_id = warehouse.start_load(run_id=config.run_id, trigger=config.trigger, window=window)
         response = client.query_aggregates(build_query(window, config.metrics))
+        lap("extract")
         loaded_at = now if now is not None else datetime.now(tz=UTC)
         flat = flatten_response(response, window, load_id=load_id, loaded_at=loaded_at)
+        del response  # memory stays bounded by one window's table
         result.unattributed_rows = flat.unattributed_rows
+        lap("transform")
         staged = stage.write_window(flat.table, window)
+        lap("stage")
         result.api_calls = client.stats.api_calls - calls_before
         result.retries = client.stats.retries - retries_before
         result.rows = warehouse.replace_window(
             load_id=load_id, window=window, staged=staged, api_calls=result.api_calls, retries=result.retries
         )
+        lap("load")
         if not config.keep_staged:
             stage.remove(staged)
         result.status = "succeeded"
@@ -188,7 +204,8 @@ def _load_window(
     result.seconds = time.monotonic() - started
     if result.status == "failed":
         log.error("window %s failed: %s", window, result.error)
-        _record_failure(warehouse, load_id, result)
+        if load_id is not None:
+            _record_failure(warehouse, load_id, result)
     else:
         log.info(
             "window %s: %d day(s), %d call(s), %d retr%s, %d rows, %.2fs",
