@@ -106,3 +106,12 @@ def test_a_closed_warehouse_says_so(tmp_path: Path) -> None:
     wh.close()  # idempotent
     with pytest.raises(WarehouseError, match="is closed"):
         wh.fetch("SELECT 1")
+
+
+def test_a_database_file_named_like_the_schema_is_refused_with_the_fix(tmp_path: Path) -> None:
+    # DuckDB would name the catalog "genesys" too and then fail to create or query the view.
+    with pytest.raises(
+        WarehouseError, match=r"rename the file \(e\.g\. warehouse\.duckdb\) or choose another --schema"
+    ):
+        DuckDBWarehouse(str(tmp_path / "genesys.duckdb"), "genesys")
+    DuckDBWarehouse(str(tmp_path / "genesys.duckdb"), "analytics").close()

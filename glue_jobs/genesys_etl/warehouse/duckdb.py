@@ -78,6 +78,17 @@ class DuckDBWarehouse(SqlWarehouse):
             raise WarehouseError(msg) from err
         # Timestamps come back as aware UTC datetimes, like Redshift's TIMESTAMPTZ.
         self._con.execute("SET TimeZone = 'UTC'")
+        # DuckDB names the catalog after the file (genesys.duckdb -> "genesys"); a schema of the same
+        # name makes every "genesys".name ambiguous and its views unusable, so refuse it up front.
+        row = self._con.execute("SELECT current_database()").fetchone()
+        if row is not None and str(row[0]) == self.schema:
+            self.close()
+            msg = (
+                f"--warehouse duckdb:{path}: DuckDB names this database {row[0]!r} after the file, the "
+                f"same as --schema {schema!r}, and cannot tell them apart; rename the file "
+                "(e.g. warehouse.duckdb) or choose another --schema"
+            )
+            raise WarehouseError(msg)
 
     @property
     def _connection(self) -> duckdb.DuckDBPyConnection:
