@@ -1,7 +1,7 @@
 """The quick-start demo: simulator → nightly run → 90-day backfill → KPI view → coverage, all local.
 
 Runs the same commands a user would type, as subprocesses, against the bundled Genesys Cloud
-simulator and the embedded DuckDB warehouse (``data/genesys.duckdb``). No AWS account, no Genesys org.
+simulator and the embedded DuckDB warehouse (``data/warehouse.duckdb``). No AWS account, no Genesys org.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATA = ROOT / "data"
-DATABASE = DATA / "genesys.duckdb"
+DATABASE = DATA / "warehouse.duckdb"
 CLIENT_ID, CLIENT_SECRET = "demo", "demo-secret"
 
 
@@ -132,7 +132,7 @@ def main() -> int:
         simulator.wait(timeout=10)
     print(f"\n=== done in {time.monotonic() - started:.1f}s; the warehouse is {DATABASE.relative_to(ROOT)}")
     print(
-        "    explore it: .venv/bin/python -c \"import duckdb; duckdb.connect('data/genesys.duckdb').sql("
+        "    explore it: .venv/bin/python -c \"import duckdb; duckdb.connect('data/warehouse.duckdb').sql("
         "'FROM genesys.v_queue_daily_kpis LIMIT 10').show()\""
     )
     return 0

@@ -31,8 +31,8 @@ def test_defaults_match_the_design() -> None:
     assert config.days_per_query == 7
     assert config.metrics == settings.DEFAULT_METRICS
     assert config.settle_days == 3
-    assert config.warehouse == "duckdb:data/genesys.duckdb"
-    assert config.duckdb_path == "data/genesys.duckdb"
+    assert config.warehouse == "duckdb:data/warehouse.duckdb"
+    assert config.duckdb_path == "data/warehouse.duckdb"
     assert config.stage == "data/stage"
     assert config.schema == "genesys"
     assert config.keep_staged is False

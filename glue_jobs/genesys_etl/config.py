@@ -21,7 +21,7 @@ from genesys_etl.windows import Window, nightly_range, plan_windows
 CLIENT_ID_ENV = "GENESYS_CLIENT_ID"
 CLIENT_SECRET_ENV = "GENESYS_CLIENT_SECRET"  # noqa: S105 - the name of an environment variable
 DEFAULT_REGION = "us-east-1"
-DEFAULT_WAREHOUSE = "duckdb:data/genesys.duckdb"
+DEFAULT_WAREHOUSE = "duckdb:data/warehouse.duckdb"
 DEFAULT_STAGE = "data/stage"
 TRIGGERS: tuple[str, ...] = ("nightly", "backfill", "manual")
 

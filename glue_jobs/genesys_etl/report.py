@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from genesys_etl.config import DEFAULT_WAREHOUSE
+
 if TYPE_CHECKING:
     from genesys_etl.config import Config
     from genesys_etl.pipeline import RunReport
@@ -115,7 +117,7 @@ def backfill_commands(ranges: Iterable[tuple[date, date]], config: Config) -> li
         extra += f" --time-zone {config.time_zone}"
     if config.schema != "genesys":
         extra += f" --schema {config.schema}"
-    if config.warehouse != "duckdb:data/genesys.duckdb":
+    if config.warehouse != DEFAULT_WAREHOUSE:
         extra += f" --warehouse {config.warehouse}"
     return [
         f"genesys-etl backfill --start-date {start.isoformat()} --end-date {end.isoformat()}{extra}"

@@ -48,7 +48,9 @@ DEFAULT_REQUESTS_PER_MINUTE = 300
 DEFAULT_MAX_RETRY_WAIT_SECONDS = 180.0  # the .NET SDK gives up past a 3-minute Retry-After
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_TIMEOUT_SECONDS = 60.0
-RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+# The .NET SDK retries 429/502/503/504. We add 500: the aggregates query and the queue listing are
+# reads, a 500 from Genesys is usually transient, and attempts stay bounded by DEFAULT_MAX_ATTEMPTS.
+RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 TOKEN_REFRESH_MARGIN_SECONDS = 300.0
 QUEUE_PAGE_SIZE = 100
 
