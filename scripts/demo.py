@@ -111,22 +111,24 @@ def main() -> int:
         first = yesterday - timedelta(days=89)
         _run("nightly run: the 7 days ending yesterday (UTC)", ["run", *connection], env)
         _run(
-            "90-day backfill",
-            ["backfill", "--start-date", first.isoformat(), "--end-date", yesterday.isoformat(), *connection],
+            "90-day backfill (progress bar on a terminal; per-window logs hidden here with --log-level)",
+            ["--log-level", "WARNING", "backfill", "--start-date", first.isoformat(),
+             "--end-date", yesterday.isoformat(), *connection],
             env,
-        )
+        )  # fmt: skip
         _show_kpis((yesterday - timedelta(days=3)).isoformat(), yesterday.isoformat())
         _run(
-            "coverage: the last 95 days (the 5 oldest were never loaded)",
-            [
-                "status",
-                "--start-date",
-                (yesterday - timedelta(days=94)).isoformat(),
-                "--end-date",
-                yesterday.isoformat(),
-            ],
+            "coverage around the start of the backfill (the days before it were never loaded)",
+            ["status", "--start-date", (first - timedelta(days=3)).isoformat(),
+             "--end-date", (first + timedelta(days=2)).isoformat()],
             env,
-        )
+        )  # fmt: skip
+        _run(
+            "coverage of the last week (recent days are provisional until re-pulled after settling)",
+            ["status", "--start-date", (yesterday - timedelta(days=6)).isoformat(), "--end-date",
+             yesterday.isoformat()],
+            env,
+        )  # fmt: skip
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
