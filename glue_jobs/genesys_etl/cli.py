@@ -318,9 +318,13 @@ def _cmd_status(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) 
 
 def _cmd_simulator(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     del env, out
+    return _start_simulator(args.simulator_args)
+
+
+def _start_simulator(arguments: Sequence[str]) -> int:
     import genesys_sim
 
-    return int(genesys_sim.main(args.simulator_args) or 0)
+    return int(genesys_sim.main(list(arguments)) or 0)
 
 
 def _parse_date(flag: str, value: str) -> date:
@@ -343,7 +347,11 @@ def main(
     Returns:
         The exit status: 0 success, 1 a window or check failed, 2 bad input.
     """
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["simulator"]:
+        # Everything after the word goes to the simulator's own parser (argparse would eat --port).
+        return _start_simulator(arguments[1:])
+    args = build_parser().parse_args(arguments)
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
         sys.stderr.write(
