@@ -178,11 +178,6 @@ GLUE_ARGV = (
     "--start_date", LOADED[0], "--end_date", LOADED[1], "--api_url", "{api}", "--log_level", "ERROR",
 )  # fmt: skip
 
-BUG_BAD_CREDENTIALS = (
-    "BUG (pipeline.py _load_window/_refresh_queues): refused credentials do not stop the run; every "
-    "window and the queue refresh log in again and each reports the same 401 (here 2 error lines; "
-    "N+1 rejected logins for N windows), although pipeline.run documents that bad credentials stop it"
-)
 
 CASES: list[Any] = [
     # --- flags and dates (ConfigError: exit 2, before anything is opened or called) ---------------
@@ -290,7 +285,6 @@ CASES: list[Any] = [
             loads="failed",
             env="wrong-secret",
         ),
-        marks=pytest.mark.xfail(strict=True, reason=BUG_BAD_CREDENTIALS),
         id="api-401-wrong-secret",
     ),
     Case(
@@ -571,7 +565,6 @@ def test_the_table_has_at_least_25_cases() -> None:
     assert len(set(names)) == len(names)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_BAD_CREDENTIALS)
 def test_refused_credentials_stop_the_run_at_the_first_refusal(
     clean_sim: SimulatorServer, warehouse_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -383,8 +383,7 @@ def test_postgres_connection_dropped_inside_the_transaction_keeps_the_window_and
             "ORDER BY window_start_date",
             (report.run_id,),
         )
-        # Not succeeded. (It stays 'running': the dead connection could not record 'failed'; see the
-        # xfail test below.)
+        # Not succeeded (see the next test for the 'failed' row written after reconnecting).
         assert runs[2][0] == window_3[0]
         assert runs[2][1] != "succeeded"
 
@@ -398,12 +397,6 @@ def test_postgres_connection_dropped_inside_the_transaction_keeps_the_window_and
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (warehouse/redshift.py RedshiftWarehouse): no reconnect after a dropped connection: every "
-    "later window and the queue refresh fail too, and the failed window stays 'running' in load_runs, "
-    "although pipeline.run documents 'a failed window is recorded in load_runs ...; the others still load'",
-)
 def test_after_a_dropped_connection_the_failure_is_recorded_and_later_windows_load(
     sim_31: SimulatorServer, postgres_server: PostgresServer, postgres_schema: str, tmp_path: Path
 ) -> None:

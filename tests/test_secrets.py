@@ -242,24 +242,22 @@ def test_an_error_body_quoting_the_bearer_token_is_redacted(
     _assert_clean("the warehouse", _warehouse_text(tmp_path / "wh.duckdb"), needles)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (client.py GenesysClient._redact): the Basic credentials base64(client_id:client_secret) "
-    "are not redacted from error bodies: a login host or proxy that quotes the Authorization header "
-    "puts them in the error message, the log, the run report and load_runs.error",
-)
 def test_an_error_body_quoting_the_basic_credentials_is_redacted(
-    recording_sim: _RecordingSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    recording_sim: _RecordingSimulator,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     recording_sim.set_faults(FaultConfig())
     caplog.set_level(logging.DEBUG, logger="genesys_etl")
     with ProxyStub(recording_sim.base_url, {"/oauth/token": _echo_basic}) as proxy:
         status, out = _run_through(proxy, recording_sim, tmp_path)
+    err = capsys.readouterr().err
     assert status == 1
-    assert "client rejected" in out
+    assert "client rejected" in err  # refused credentials stop the run with one error line
     needles = _needles(recording_sim)
     _assert_clean("the log", caplog.text, needles)
-    _assert_clean("the CLI output", out, needles)
+    _assert_clean("the CLI output", out + err, needles)
     _assert_clean("the warehouse", _warehouse_text(tmp_path / "wh.duckdb"), needles)
 
 

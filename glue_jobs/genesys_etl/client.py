@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -564,7 +565,8 @@ class GenesysClient:
         return self._redact(one_line), code, correlation_id
 
     def _redact(self, text: str) -> str:
-        for secret in (self._token, self._client_secret, self._client_id):
+        basic = base64.b64encode(f"{self._client_id}:{self._client_secret}".encode()).decode("ascii")
+        for secret in (self._token, basic, self._client_secret, self._client_id):
             if secret:
                 text = text.replace(secret, "***")
         return text

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from genesys_etl.client import GenesysClient
-from genesys_etl.errors import EtlError
+from genesys_etl.errors import EtlError, GenesysAuthError
 from genesys_etl.query import build_query
 from genesys_etl.stage import Stage, open_stage
 from genesys_etl.transform import flatten_response
@@ -116,8 +116,11 @@ def run(
 
     Returns:
         The run report. A failed window is recorded in ``load_runs`` and in the report; the others
-        still load. Errors that stop the whole run (the warehouse cannot be opened, bad credentials
-        for every call) are raised as ``EtlError``.
+        still load.
+
+    Raises:
+        EtlError: what stops the whole run: the warehouse or stage cannot be opened, or Genesys refuses
+            the credentials (``GenesysAuthError``, after recording the window it happened in as failed).
     """
     started = time.monotonic()
     windows = config.windows(now)
@@ -166,6 +169,7 @@ def _load_window(
     calls_before, retries_before = client.stats.api_calls, client.stats.retries
     result = WindowReport(window=window, status="failed")
     load_id: str | None = None
+    fatal: GenesysAuthError | None = None
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
@@ -194,6 +198,10 @@ def _load_window(
         if not config.keep_staged:
             stage.remove(staged)
         result.status = "succeeded"
+    except GenesysAuthError as err:
+        # Refused credentials fail every later call too: record this window, then stop the run.
+        fatal = err
+        result.error = str(err)
     except EtlError as err:
         result.error = str(err)
     except Exception as err:
@@ -203,9 +211,12 @@ def _load_window(
     result.retries = client.stats.retries - retries_before
     result.seconds = time.monotonic() - started
     if result.status == "failed":
-        log.error("window %s failed: %s", window, result.error)
+        if fatal is None:  # a fatal error is raised below and reported once by the caller
+            log.error("window %s failed: %s", window, result.error)
         if load_id is not None:
             _record_failure(warehouse, load_id, result)
+        if fatal is not None:
+            raise fatal
     else:
         log.info(
             "window %s: %d day(s), %d call(s), %d retr%s, %d rows, %.2fs",
@@ -237,6 +248,8 @@ def _refresh_queues(client: GenesysClient, warehouse: Warehouse, report: RunRepo
         warehouse.refresh_queues(queues, datetime.now(tz=UTC))
         report.queues_listed = len(queues)
         log.info("queues: %d listed", len(queues))
+    except GenesysAuthError:
+        raise
     except EtlError as err:
         report.queue_error = str(err)
         log.error("queue refresh failed: %s", err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -111,8 +112,15 @@ class RedshiftWarehouse(SqlWarehouse):
             raise WarehouseError(msg)
         self.dialect: Dialect = dialect
         self.iam_role = iam_role
+        self._connect = connect
+        self._broken = False
+        self._closed = False
+        self._open()
+
+    def _open(self) -> None:
+        """Open the connection: autocommit off, session time zone UTC."""
         try:
-            self._conn: Any = connect()
+            self._conn: Any = self._connect()
             if getattr(self._conn, "autocommit", False):
                 self._conn.autocommit = False
             self._cursor: Any = self._conn.cursor()
@@ -122,21 +130,35 @@ class RedshiftWarehouse(SqlWarehouse):
         except WarehouseError:
             raise
         except Exception as err:
-            msg = f"cannot connect to the {dialect} warehouse: {one_line(err)}"
+            msg = f"cannot connect to the {self.dialect} warehouse: {one_line(err)}"
             raise WarehouseError(msg) from err
-        self._closed = False
+        self._broken = False
 
     def _begin(self) -> None:
-        """Nothing: the drivers open a transaction with the first statement (autocommit is off)."""
+        """Reopen a connection lost in an earlier transaction; the driver opens the transaction itself.
+
+        A dropped connection (a restarted cluster, an idle connection cut while the job waited on
+        Genesys) must fail only the window it happened in: the next transaction reconnects.
+        """
         if self._closed:
             msg = "the Redshift warehouse is closed"
             raise WarehouseError(msg)
+        if self._broken or getattr(self._conn, "closed", False):
+            log.warning("the %s connection was lost; reconnecting", self.dialect)
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._open()
 
     def _commit(self) -> None:
         self._conn.commit()
 
     def _rollback(self) -> None:
-        self._conn.rollback()
+        try:
+            self._conn.rollback()
+        except Exception:
+            # A rollback only fails when the connection is gone: reconnect at the next transaction.
+            self._broken = True
+            raise
 
     def _execute(self, sql: str, params: Sequence[Any] | None) -> None:
         if params is None:
