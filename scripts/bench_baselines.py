@@ -112,6 +112,31 @@ def normalize_results(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     )
 
 
+def normalize_per_row(results: Sequence[Mapping[str, Any]], limit: int) -> int:
+    """Flatten the way most hand-written scripts do: one ``json_normalize`` call per metric row.
+
+    This is the slow baseline named by issue #4 ("``json_normalize`` per row"). It stops after
+    ``limit`` rows (the benchmark extrapolates its rate), since a whole year would take hours.
+
+    Args:
+        results: the ``results`` list of one aggregates response.
+        limit: how many metric rows to flatten at most.
+
+    Returns:
+        The number of rows flattened.
+    """
+    frames: list[pd.DataFrame] = []
+    for result in results:
+        group = result.get("group", {})
+        for bucket in result.get("data", []):
+            for metric in bucket.get("metrics", []):
+                if len(frames) >= limit:
+                    return len(pd.concat(frames, ignore_index=True))
+                row = {**group, "interval": bucket.get("interval"), **metric}
+                frames.append(pd.json_normalize(row))
+    return len(pd.concat(frames, ignore_index=True)) if frames else 0
+
+
 def frame_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
     """Turn a normalized frame into insertable rows; groups without a queue are dropped.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -138,7 +138,7 @@ def run(
     )
     with ExitStack() as resources:
         if client is None:
-            client = resources.enter_context(closing(build_client(config)))
+            client = resources.enter_context(GenesysClient.from_config(config))
         if warehouse is None:
             warehouse = open_warehouse(config)
             resources.callback(warehouse.close)
@@ -253,21 +253,3 @@ def _refresh_queues(client: GenesysClient, warehouse: Warehouse, report: RunRepo
     except EtlError as err:
         report.queue_error = str(err)
         log.error("queue refresh failed: %s", err)
-
-
-def build_client(config: Config) -> GenesysClient:
-    """Return a Genesys client configured from ``config`` (the caller closes it).
-
-    Args:
-        config: the validated configuration.
-    """
-    return GenesysClient(
-        api_url=config.api_url,
-        login_url=config.login_url,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        requests_per_minute=config.requests_per_minute,
-        max_retry_wait=config.max_retry_wait,
-        max_attempts=config.max_attempts,
-        timeout=config.timeout,
-    )
