@@ -80,6 +80,7 @@ def read_genesys_secret(session: boto3.Session, secret_id: str) -> dict[str, str
         ConfigError: the secret is missing, unreadable, not JSON or lacks a field (its value is never shown).
     """
     from botocore.exceptions import BotoCoreError, ClientError
+
     from genesys_etl.errors import ConfigError
 
     try:
@@ -152,6 +153,7 @@ def main(
         0 when every window loaded, 1 when any failed, 2 on bad arguments or secret.
     """
     import boto3
+
     from genesys_etl import pipeline
     from genesys_etl.errors import EtlError
     from genesys_etl.report import format_run_report

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import genesys_queue_metrics_job as job
 import pytest
+
+import genesys_queue_metrics_job as job
 from fixtures.jobs import (
     Canned,
     ProxyStub,

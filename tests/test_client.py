@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from genesys_etl import __version__, settings
 from genesys_etl import client as client_module
 from genesys_etl.client import ClientStats, GenesysClient, _Pacer

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+
 from genesys_etl import settings
 from genesys_etl.config import Config
 from genesys_etl.errors import ConfigError

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+
 from genesys_etl import cli, pipeline
 from genesys_etl.config import Config
 from genesys_sim import SimConfig, SimulatorServer

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import psycopg
 import pytest
+
 from fixtures.jobs import (
     assert_equals_ground_truth,
     duckdb_duplicate_keys,

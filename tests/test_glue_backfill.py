@@ -9,6 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.glue.models import glue_backends
+from moto.moto_api import state_manager
+
 from fixtures.aws import TEST_REGION
 from genesys_etl.errors import ConfigError
 from genesys_etl.glue_backfill import (
@@ -17,9 +21,6 @@ from genesys_etl.glue_backfill import (
     run_glue_backfill,
     split_range,
 )
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.glue.models import glue_backends
-from moto.moto_api import state_manager
 
 JOB = "genesys-test-queue-metrics"
 ACTIVE = {"STARTING", "RUNNING"}

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from datetime import date
 
 import boto3
-import genesys_queue_metrics_job as job
 import pytest
+
+import genesys_queue_metrics_job as job
 from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl.errors import ConfigError
 from genesys_sim import SimConfig, SimulatorServer

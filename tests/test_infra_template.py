@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import genesys_queue_metrics_job
 import pytest
 from cfnlint import api as cfnlint_api
 from cfnlint.decode import cfn_yaml
+
+import genesys_queue_metrics_job
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = sorted((ROOT / "infra").glob("*.yaml"))

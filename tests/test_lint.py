@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from genesys_etl.lint import Problem, format_problems, lint_body, lint_text
 
 TODAY = date(2026, 11, 26)

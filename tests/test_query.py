@@ -6,14 +6,15 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
 from genesys_etl import settings
 from genesys_etl.config import Config
 from genesys_etl.lint import lint_body
 from genesys_etl.query import build_query, plan_bodies
 from genesys_etl.windows import Window
-from hypothesis import given
-from hypothesis import settings as hypothesis_settings
-from hypothesis import strategies as st
 
 ENV = {"GENESYS_CLIENT_ID": "id", "GENESYS_CLIENT_SECRET": "secret"}
 

@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
+from sqlglot import exp
+
 from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl import settings
 from genesys_etl.errors import WarehouseError
@@ -20,7 +22,6 @@ from genesys_etl.transform import arrow_schema
 from genesys_etl.warehouse import RedshiftWarehouse, build_copy_sql, strip_redshift_options
 from genesys_etl.warehouse.base import load_migrations, qmark_to_format, split_statements
 from genesys_etl.windows import Window, local_midnight
-from sqlglot import exp
 
 ROLE = "arn:aws:iam::123456789012:role/genesys-redshift-copy"
 URI = "s3://genesys-stage-bucket/stage/run=abc/window=2026-03-01_2026-03-03/"

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+
 from fixtures.jobs import (
     PROJECT_DIR,
     Canned,

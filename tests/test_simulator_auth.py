@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import requests
+
 from fixtures.simulator import NY_WEEK_BODY, QUEUES_PATH, api_session, fetch_token, post_query
 from genesys_sim import SimulatorServer
 

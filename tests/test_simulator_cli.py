@@ -7,9 +7,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import genesys_sim
 import pytest
 import requests
+
+import genesys_sim
 from genesys_sim.cli import build_parser, config_from_args
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import requests
+
 from fixtures.simulator import NY_WEEK_BODY, SIM_TODAY, api_session, flatten_answer, query_ok
 from genesys_etl.settings import DEFAULT_METRICS
 from genesys_sim import SimulatorServer

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from fixtures.simulator import AGGREGATES_PATH, NY_WEEK_BODY, QUEUES_PATH, api_session, post_query
 from genesys_sim import FaultConfig, SimulatorServer
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
+
 from fixtures.simulator import api_session, flatten_answer, query_ok
 from genesys_etl.settings import DEFAULT_METRICS
 

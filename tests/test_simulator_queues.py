@@ -6,6 +6,7 @@ import math
 
 import pytest
 import requests
+
 from fixtures.simulator import QUEUES_PATH, api_session
 from genesys_sim import SimulatorServer
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from fixtures.simulator import AGGREGATES_PATH, NY_WEEK_BODY, api_session, post_query, query_ok
 from genesys_sim import SimulatorServer
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from genesys_etl.errors import StageError
 from genesys_etl.stage import StagedWindow, open_stage
 from genesys_etl.transform import arrow_schema, flatten_response

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from genesys_etl import settings
 from genesys_etl.errors import ResponseShapeError
 from genesys_etl.transform import Flattened, arrow_schema, flatten_response

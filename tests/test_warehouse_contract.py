@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl import settings
 from genesys_etl.errors import WarehouseError

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from genesys_etl import settings
 from genesys_etl.errors import WarehouseError
 from genesys_etl.stage import StagedWindow

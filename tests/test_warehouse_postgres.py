@@ -11,11 +11,13 @@ from typing import Any
 
 import awswrangler as wr
 import boto3
-import genesys_etl.warehouse as warehouse_package
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from moto import mock_aws
+
+import genesys_etl.warehouse as warehouse_package
 from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl import settings
 from genesys_etl.errors import WarehouseError
@@ -24,7 +26,6 @@ from genesys_etl.transform import arrow_schema
 from genesys_etl.warehouse import RedshiftWarehouse, open_warehouse
 from genesys_etl.warehouse.redshift import redshift_connect_from_glue, redshift_connect_from_secret
 from genesys_etl.windows import Window
-from moto import mock_aws
 
 pytestmark = pytest.mark.postgres
 

@@ -8,6 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from genesys_etl.windows import (
     Window,
     format_instant,
@@ -16,8 +19,6 @@ from genesys_etl.windows import (
     plan_windows,
     today_in,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 ZONES = ("America/New_York", "Europe/London", "Australia/Sydney", "Asia/Kolkata", "UTC")
 INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import isodate
 import numpy as np
 import numpy.typing as npt
+
 from genesys_etl.settings import allowed_values
 
 INTERVAL_EXAMPLE = "2026-03-08T00:00:00.000-05:00/2026-03-09T00:00:00.000-04:00"
