@@ -354,9 +354,9 @@ def test_view_returns_the_documented_formulas(wh: SqlWarehouse, tmp_path: Path) 
     day = date(2026, 3, 1)
     window = Window(day, day, "UTC")
     settled = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
-    young = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # 3 days after the day: still provisional
-    # 03:00 UTC on 5 March is 22:00 on 4 March in New York: 3 local days, provisional there (4 in UTC).
-    new_york_load = datetime(2026, 3, 5, 3, 0, tzinfo=UTC)
+    young = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)  # 2 days after the day (< 3): still provisional
+    # 03:00 UTC on 4 March is 22:00 on 3 March in New York: 2 local days, provisional there (3 in UTC).
+    new_york_load = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)
     wh.refresh_queues([{"id": "qa", "name": "Support"}], datetime(2026, 3, 1, tzinfo=UTC))
     rows = [
         fact_row(day, "qa", "voice", "nOffered", stat_count=10, loaded_at=settled),
@@ -516,7 +516,7 @@ def test_coverage_reports_loaded_provisional_and_missing(wh: SqlWarehouse, tmp_p
         ("2020-02-29", "missing", 0),
         ("2020-03-01", "loaded", 2),  # loaded 5 days after: settled
         ("2020-03-02", "loaded", 2),
-        ("2020-03-03", "provisional", 2),  # loaded 3 days after: may still change
+        ("2020-03-03", "loaded", 2),  # loaded 3 days after: no longer younger than settle_days
         ("2020-03-04", "loaded", 0),
         ("2020-03-05", "provisional", 2),
         ("2020-03-06", "missing", 0),  # only a failed load

@@ -289,9 +289,9 @@ def classify_day(
 ) -> CoverageStatus:
     """Classify one day the way ``v_queue_daily_kpis.is_provisional`` does.
 
-    A day is settled once its latest load ran on a local date more than ``settle_days`` days after
-    it (``load date - day > settle_days``); until then, or while the day itself is that young
-    today, it is provisional.
+    A day is provisional while it was younger than ``settle_days`` days at its latest load
+    (``load date - day < settle_days``, the load date taken no later than ``today``), as DESIGN.md
+    says: "days younger than settle_days are provisional". Otherwise it is settled (``loaded``).
 
     Args:
         day: the local date.
@@ -306,7 +306,7 @@ def classify_day(
     if loaded_at is None:
         return "missing"
     reference = min(today, _local_date(loaded_at, time_zone))
-    return "provisional" if (reference - day).days <= settle_days else "loaded"
+    return "provisional" if (reference - day).days < settle_days else "loaded"
 
 
 class Warehouse(abc.ABC):
@@ -753,8 +753,8 @@ class SqlWarehouse(Warehouse):
 
         A day is ``missing`` when no succeeded load covered it, ``provisional`` when its latest load
         (the rows' ``loaded_at``; the load's finish time for a day without rows) was on a local date
-        at most ``settle_days`` after it, or the day is that young ``today`` — the same rule as the
-        view's ``is_provisional`` — and ``loaded`` otherwise.
+        less than ``settle_days`` after it — the same rule as the view's ``is_provisional`` — and
+        ``loaded`` otherwise.
 
         Args:
             start: first local day (inclusive).

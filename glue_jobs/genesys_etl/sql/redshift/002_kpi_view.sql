@@ -14,8 +14,8 @@
 --   avg_hold_seconds   = tHeldComplete.sum / tHeldComplete.count / 1000
 --   avg_acw_seconds    = tAcw.sum / tAcw.count / 1000                      (after-call work)
 --   transfers          = nTransferred.count
---   is_provisional     = the day was at most settle_days old when it was last loaded:
---                        (local date of loaded_at in the row's time_zone) - metric_date <= settle_days,
+--   is_provisional     = the day was younger than settle_days when it was last loaded:
+--                        (local date of loaded_at in the row's time_zone) - metric_date < settle_days,
 --                        settle_days from etl_settings (the job's --settle-days, default 3).
 --                        It stays true until a later load re-pulls the day once it has settled (the
 --                        nightly lookback does that), so a true flag means "these numbers may still
@@ -38,7 +38,7 @@ SELECT
     k.hold_ms / NULLIF(k.hold_count, 0) / 1000.0 AS avg_hold_seconds,
     k.acw_ms / NULLIF(k.acw_count, 0) / 1000.0 AS avg_acw_seconds,
     k.transfers,
-    k.loaded_date - k.metric_date <= s.settle_days AS is_provisional
+    k.loaded_date - k.metric_date < s.settle_days AS is_provisional
 FROM (
     SELECT
         f.metric_date,
