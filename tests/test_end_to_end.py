@@ -14,6 +14,8 @@ import pytest
 
 from genesys_etl import cli, pipeline
 from genesys_etl.config import Config
+from genesys_etl.errors import StageError
+from genesys_etl.stage import open_stage
 from genesys_sim import SimConfig, SimulatorServer
 
 TODAY = date(2026, 11, 26)
@@ -224,3 +226,30 @@ def test_a_failed_window_is_reported_others_load_and_a_rerun_completes(tmp_path:
         out=status_out,
     )
     assert "9 loaded, 0 provisional, 0 missing" in status_out.getvalue()
+
+
+def test_a_staging_cleanup_failure_after_commit_keeps_the_load_succeeded(
+    sim: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = Config.from_mapping(
+        {
+            "api_url": sim.base_url,
+            "warehouse": f"duckdb:{tmp_path / 'wh.duckdb'}",
+            "stage": str(tmp_path / "stage"),
+            "start_date": "2026-10-01",
+            "end_date": "2026-10-03",
+        },
+        _env(sim),
+    )
+    stage = open_stage(config.stage, config.run_id)
+
+    def refuse(staged: object) -> None:
+        raise StageError("--stage: cannot delete the staged files: access denied")
+
+    stage.remove = refuse  # type: ignore[method-assign]
+    report = pipeline.run(config, stage=stage)
+    assert report.ok
+    assert "loaded, but its staged files were not removed" in caplog.text
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        runs = con.execute("SELECT status, rows_loaded > 0 FROM genesys.load_runs").fetchall()
+    assert runs == [("succeeded", True)]

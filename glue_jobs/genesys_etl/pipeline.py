@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from genesys_etl.client import GenesysClient
 from genesys_etl.errors import EtlError, GenesysAuthError
 from genesys_etl.query import build_query
-from genesys_etl.stage import Stage, open_stage
+from genesys_etl.stage import Stage, StagedWindow, open_stage
 from genesys_etl.transform import flatten_response
 from genesys_etl.warehouse import Warehouse, open_warehouse
 
@@ -195,8 +195,6 @@ def _load_window(
             load_id=load_id, window=window, staged=staged, api_calls=result.api_calls, retries=result.retries
         )
         lap("load")
-        if not config.keep_staged:
-            stage.remove(staged)
         result.status = "succeeded"
     except GenesysAuthError as err:
         # Refused credentials fail every later call too: record this window, then stop the run.
@@ -207,6 +205,8 @@ def _load_window(
     except Exception as err:
         log.exception("window %s: unexpected error", window)
         result.error = f"{type(err).__name__}: {err}"
+    if result.status == "succeeded" and not config.keep_staged:
+        _remove_staged(stage, staged, window)
     result.api_calls = client.stats.api_calls - calls_before
     result.retries = client.stats.retries - retries_before
     result.seconds = time.monotonic() - started
@@ -229,6 +229,14 @@ def _load_window(
             result.seconds,
         )
     return result
+
+
+def _remove_staged(stage: Stage, staged: StagedWindow, window: Window) -> None:
+    """Remove a loaded window's staged files; the load is committed, so a failure here only warns."""
+    try:
+        stage.remove(staged)
+    except Exception as err:  # noqa: BLE001 - the data is loaded; leftovers expire (S3 lifecycle rule)
+        log.warning("window %s: loaded, but its staged files were not removed: %s", window, err)
 
 
 def _record_failure(warehouse: Warehouse, load_id: str, result: WindowReport) -> None:

@@ -677,7 +677,8 @@ class SqlWarehouse(Warehouse):
             self._lock_tables(settings.LOAD_RUNS_TABLE)
             self._exec(
                 f"UPDATE {self.qualified(settings.LOAD_RUNS_TABLE)} SET status = ?, error = ?, "
-                "api_calls = ?, retries = ?, rows_loaded = ?, finished_at = ? WHERE load_id = ?",
+                "api_calls = ?, retries = ?, rows_loaded = ?, finished_at = ? "
+                "WHERE load_id = ? AND status = 'running'",
                 ("failed", reason, api_calls, retries, 0, self._now(), load_id),
             )
 
