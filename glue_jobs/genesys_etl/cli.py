@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import IO, Any, NoReturn
 
 from genesys_etl import __version__
@@ -24,7 +24,14 @@ _WAREHOUSE_FLAGS = ("--warehouse", "--schema", "--redshift-connection", "--redsh
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line naming the problem and pointing at --help."""
+    """An ArgumentParser whose errors are one line naming the problem and pointing at --help.
+
+    Flags must be spelled out (no abbreviations), like the Glue job's arguments.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -294,22 +301,16 @@ def _cmd_status(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) 
     from genesys_etl.warehouse import open_warehouse
     from genesys_etl.windows import today_in
 
-    overrides: dict[str, Any] = {}
-    if not args.start_date and not args.end_date:
-        zone = args.time_zone or "UTC"
-        yesterday = today_in(zone) - timedelta(days=1)
-        overrides = {
-            "start_date": (yesterday - timedelta(days=29)).isoformat(),
-            "end_date": yesterday.isoformat(),
-        }
-    config = _load_config(args, env, offline=True, **overrides)
+    # Without dates: the 30 days ending yesterday (the nightly range rule, with a longer lookback).
+    defaults = {} if (args.start_date or args.end_date) else {"lookback_days": 30}
+    config = _load_config(args, env, offline=True, **defaults)
     start, end = config.date_range()
     warehouse = open_warehouse(config)
     try:
-        warehouse.ensure_schema()
-        days = warehouse.coverage(
-            start, end, settle_days=config.settle_days, today=today_in(config.time_zone)
-        )
+        warehouse.ensure_schema(store_settings=False)  # a read: never change what the view uses
+        stored = None if args.settle_days is not None else warehouse.stored_settle_days()
+        settle_days = config.settle_days if stored is None else stored
+        days = warehouse.coverage(start, end, settle_days=settle_days, today=today_in(config.time_zone))
     finally:
         warehouse.close()
     out.write(format_coverage(days, config))

@@ -293,7 +293,8 @@ class Config:
         iam_role: IAM role ARN Redshift's COPY assumes.
         trigger: ``nightly``, ``backfill`` or ``manual``; empty → nightly without dates, else manual.
         run_id: identifies the run (stage prefix, load_runs).
-        offline: true for commands that call nothing (``plan``): credentials are not required.
+        offline: true for commands that call no Genesys API and load nothing (``plan``, ``status``):
+            credentials, an S3 stage and the COPY role are not required.
     """
 
     start_date: date | None = None
@@ -415,12 +416,14 @@ class Config:
             set_(self, name, _optional_text(getattr(self, name), flag_name(name)))
         on_s3 = self.stage.lower().startswith("s3://")
         if self.warehouse == "redshift":
-            if not on_s3:
-                msg = "Redshift loads with COPY from S3; give --stage s3://bucket/prefix"
-                raise ConfigError("--stage", msg)
             if not self.redshift_connection and not self.redshift_secret_id:
                 msg = "redshift needs --redshift-connection (a Glue connection) or --redshift-secret-id"
                 raise ConfigError("--redshift-connection", msg)
+            if self.offline:
+                return  # read-only commands (status, plan) neither stage nor COPY
+            if not on_s3:
+                msg = "Redshift loads with COPY from S3; give --stage s3://bucket/prefix"
+                raise ConfigError("--stage", msg)
             if not self.iam_role:
                 msg = "redshift needs --iam-role: the ARN of the role COPY assumes to read the stage"
                 raise ConfigError("--iam-role", msg)

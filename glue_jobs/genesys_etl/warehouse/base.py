@@ -313,8 +313,17 @@ class Warehouse(abc.ABC):
     """A place the job loads windows into: Redshift in AWS, DuckDB locally. Same tables, same rules."""
 
     @abc.abstractmethod
-    def ensure_schema(self) -> None:
-        """Create the schema, apply pending versioned DDL once each, record it; a no-op when current."""
+    def ensure_schema(self, *, store_settings: bool = True) -> None:
+        """Create the schema, apply pending versioned DDL once each, record it; a no-op when current.
+
+        Args:
+            store_settings: also store this run's settings (``settle_days``) for the view; readers
+                such as ``status`` pass False so they never change what analysts see.
+        """
+
+    @abc.abstractmethod
+    def stored_settle_days(self) -> int | None:
+        """Return the ``settle_days`` the view currently uses (None before any load stored one)."""
 
     @abc.abstractmethod
     def start_load(self, *, run_id: str, trigger: str, window: Window) -> str:
@@ -455,7 +464,7 @@ class SqlWarehouse(Warehouse):
 
     # ---- schema -----------------------------------------------------------------------------------
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self, *, store_settings: bool = True) -> None:
         """Create the schema and apply each pending versioned DDL file once, then store the settings.
 
         Concurrent callers are safe: creating the schema and ``schema_migrations`` is retried when a
@@ -497,7 +506,15 @@ class SqlWarehouse(Warehouse):
                         (migration.version, self._now()),
                     )
                     log.info("warehouse schema %s: applied %s", self.schema, migration.version)
-                self._store_setting(SETTLE_DAYS_SETTING, str(self.settle_days))
+                if store_settings:
+                    self._store_setting(SETTLE_DAYS_SETTING, str(self.settle_days))
+
+    def stored_settle_days(self) -> int | None:
+        """Return the ``settle_days`` stored in ``etl_settings`` (None when none was stored yet)."""
+        rows = self.fetch(
+            f"SELECT value FROM {self.qualified(ETL_SETTINGS_TABLE)} WHERE name = ?", (SETTLE_DAYS_SETTING,)
+        )
+        return int(rows[0][0]) if rows else None
 
     def _store_setting(self, name: str, value: str) -> None:
         settings_table = self.qualified(ETL_SETTINGS_TABLE)

@@ -1,0 +1,81 @@
+"""The command line's own behaviour: status is a read, errors are one line, flags are exact."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from genesys_etl import cli
+from genesys_etl.config import Config
+from genesys_etl.errors import ConfigError
+from genesys_etl.warehouse import DuckDBWarehouse
+from genesys_etl.windows import Window
+
+
+def _status(tmp_path: Path, *extra: str) -> tuple[int, str]:
+    out = io.StringIO()
+    argv = ["status", "--warehouse", f"duckdb:{tmp_path / 'wh.duckdb'}", *extra]
+    return cli.main(argv, env={}, out=out), out.getvalue()
+
+
+def test_status_reads_the_stored_settle_days_and_never_changes_them(tmp_path: Path) -> None:
+    loader = DuckDBWarehouse(str(tmp_path / "wh.duckdb"), "genesys", settle_days=5)
+    loader.ensure_schema()  # a run with --settle-days 5 stored it for the view
+    window_start = loader.start_load(
+        run_id="r", trigger="manual", window=Window(date(2026, 3, 1), date(2026, 3, 1), "UTC")
+    )
+    loader.fail_load(window_start, error="x", api_calls=0, retries=0)
+    loader.close()
+
+    status, _ = _status(tmp_path, "--start-date", "2026-03-01", "--end-date", "2026-03-02")
+    assert status == 0
+    reader = DuckDBWarehouse(str(tmp_path / "wh.duckdb"), "genesys")
+    try:
+        assert reader.stored_settle_days() == 5
+    finally:
+        reader.close()
+
+
+def test_status_without_dates_covers_the_30_days_ending_yesterday(tmp_path: Path) -> None:
+    status, out = _status(tmp_path)
+    assert status == 0
+    assert "0 loaded, 0 provisional, 30 missing" in out
+
+
+def test_status_with_an_unknown_zone_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _ = _status(tmp_path, "--time-zone", "Mars/Base")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "--time-zone" in err
+
+
+def test_read_only_commands_need_no_stage_or_copy_role_for_redshift() -> None:
+    config = Config.from_mapping({"warehouse": "redshift", "redshift_connection": "rs", "offline": True}, {})
+    assert config.warehouse == "redshift"
+    with pytest.raises(ConfigError, match="--stage"):
+        Config.from_mapping(
+            {"warehouse": "redshift", "redshift_connection": "rs"},
+            {"GENESYS_CLIENT_ID": "a", "GENESYS_CLIENT_SECRET": "b"},
+        )
+
+
+def test_abbreviated_flags_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["plan", "--start-dat", "2026-01-01"], env={})
+    assert exited.value.code == 2
+    assert "--start-dat" in capsys.readouterr().err
+
+
+def test_plan_calls_nothing_and_needs_no_credentials() -> None:
+    out = io.StringIO()
+    status = cli.main(["plan", "--start-date", "2026-03-08", "--end-date", "2026-03-08",
+                       "--time-zone", "America/New_York"], env={}, out=out)  # fmt: skip
+    assert status == 0
+    assert out.getvalue().count("\n") == 1
+    assert '"interval": "2026-03-08T00:00:00.000-05:00/2026-03-09T00:00:00.000-04:00"' in out.getvalue()
