@@ -65,6 +65,15 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
     return {key: value for key, value in vars(known).items() if value is not None}
 
 
+def _job_name(argv: Sequence[str]) -> str | None:
+    """Return the ``--JOB_NAME`` Glue passes to every run (for ready-to-run rerun commands)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--JOB_NAME")
+    known, _others = parser.parse_known_args(list(argv))
+    name: str | None = known.JOB_NAME
+    return name
+
+
 def read_genesys_secret(session: boto3.Session, secret_id: str) -> dict[str, str]:
     """Read the Genesys OAuth client from Secrets Manager.
 
@@ -126,9 +135,6 @@ def build_config(arguments: dict[str, str], secret: dict[str, str]) -> Any:
 
     values: dict[str, Any] = {k: v for k, v in arguments.items() if k not in {"secret_id", "log_level"}}
     values["warehouse"] = "redshift"
-    values.setdefault("trigger", "manual" if ("start_date" in values or "end_date" in values) else "nightly")
-    if "keep_staged" in values:
-        values["keep_staged"] = str(values["keep_staged"]).lower() in {"1", "true", "yes"}
     if "region" not in values and "api_url" not in values and secret.get("region"):
         values["region"] = secret["region"]
     env = {"GENESYS_CLIENT_ID": secret["client_id"], "GENESYS_CLIENT_SECRET": secret["client_secret"]}
@@ -160,12 +166,17 @@ def main(
     from genesys_etl.stage import open_stage
     from genesys_etl.warehouse import open_warehouse
 
-    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    arguments = parse_arguments(argv)
+    level = logging.getLevelName(arguments.get("log_level", "INFO").upper())
     logging.basicConfig(
-        level=arguments.get("log_level", "INFO").upper(),
+        level=level if isinstance(level, int) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
+    if not isinstance(level, int):
+        log.error("--log_level: unknown level %r; use DEBUG, INFO, WARNING or ERROR", arguments["log_level"])
+        return 2
     session = session or boto3.Session()
     try:
         config = build_config(arguments, read_genesys_secret(session, arguments["secret_id"]))
@@ -178,7 +189,7 @@ def main(
     except EtlError as err:
         log.error("%s", " ".join(str(err).split()))
         return err.exit_code
-    for line in format_run_report(report, config).splitlines():
+    for line in format_run_report(report, config, glue_job=_job_name(argv)).splitlines():
         log.info("%s", line)
     return report.exit_code
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shlex
 from datetime import date
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from genesys_etl import cli
 from genesys_etl.config import Config
 from genesys_etl.errors import ConfigError
+from genesys_etl.report import backfill_commands
 from genesys_etl.warehouse import DuckDBWarehouse
 from genesys_etl.windows import Window
 
@@ -79,3 +81,86 @@ def test_plan_calls_nothing_and_needs_no_credentials() -> None:
     assert status == 0
     assert out.getvalue().count("\n") == 1
     assert '"interval": "2026-03-08T00:00:00.000-05:00/2026-03-09T00:00:00.000-04:00"' in out.getvalue()
+
+
+def test_rerun_commands_keep_every_setting_that_changes_the_load() -> None:
+    values = {
+        "start_date": "2026-03-01",
+        "end_date": "2026-03-09",
+        "time_zone": "Europe/London",
+        "region": "eu-west-1",
+        "metrics": "nOffered,tHandle",
+        "days_per_query": "3",
+        "settle_days": "5",
+        "schema": "contact_center",
+        "warehouse": "duckdb:/srv/cc.duckdb",
+        "stage": "/srv/stage",
+    }
+    env = {"GENESYS_CLIENT_ID": "id-123", "GENESYS_CLIENT_SECRET": "secret-456"}
+    config = Config.from_mapping(values, env)
+    [command] = backfill_commands([(date(2026, 3, 4), date(2026, 3, 6))], config)
+    assert "id-123" not in command
+    assert "secret-456" not in command
+    # The printed command, run as is, rebuilds the same configuration for those days.
+    argv = shlex.split(command)[1:]
+    assert argv[:5] == ["backfill", "--start-date", "2026-03-04", "--end-date", "2026-03-06"]
+    args = cli.build_parser().parse_args(argv)
+    rebuilt = Config.from_mapping({k: v for k, v in vars(args).items() if v is not None}, env)
+    for name in (
+        "time_zone",
+        "region",
+        "metrics",
+        "days_per_query",
+        "settle_days",
+        "schema",
+        "warehouse",
+        "stage",
+    ):
+        assert getattr(rebuilt, name) == getattr(config, name), name
+
+
+def test_rerun_commands_for_a_glue_run_start_glue_runs_in_the_same_zone() -> None:
+    config = Config.from_mapping(
+        {"time_zone": "America/New_York", "metrics": "nOffered", "offline": True}, {}
+    )
+    [command] = backfill_commands([(date(2026, 3, 8), date(2026, 3, 8))], config, glue_job="genesys-etl-job")
+    assert command == (
+        "genesys-etl backfill --on glue --job-name genesys-etl-job"
+        " --start-date 2026-03-08 --end-date 2026-03-08 --time-zone America/New_York --metrics nOffered"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [
+        (["--metrics", "nOfered"], "--metrics"),
+        (["--time-zone", "Mars/Base"], "--time-zone"),
+        (["--days-per-query", "9"], "--days-per-query"),
+        (["--warehouse", "duckdb:x.duckdb"], "--warehouse"),
+    ],
+)
+def test_backfill_on_glue_validates_every_flag_before_calling_aws(
+    extra: list[str], flag: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    def no_aws(*args: object, **kwargs: object) -> None:
+        raise AssertionError("AWS was called before the flags were validated")
+
+    monkeypatch.setattr(boto3, "client", no_aws)
+    argv = [
+        "backfill",
+        "--on",
+        "glue",
+        "--job-name",
+        "j",
+        "--start-date",
+        "2026-01-01",
+        "--end-date",
+        "2026-01-31",
+    ]
+    status = cli.main([*argv, *extra], env={}, out=io.StringIO())
+    err = capsys.readouterr().err
+    assert status == 2
+    assert flag in err
+    assert len(err.strip().splitlines()) == 1

@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
 from typing import IO, Any, NoReturn
 
 from genesys_etl import __version__
@@ -202,7 +201,7 @@ def _cmd_run(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> 
 
 def _cmd_backfill(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     if args.on == "glue":
-        return _backfill_on_glue(args, out)
+        return _backfill_on_glue(args, env, out)
     config = _load_config(args, env, trigger="backfill")
     return _run_pipeline(config, out, progress_bar=sys.stderr.isatty())
 
@@ -233,34 +232,46 @@ def _run_pipeline(config: Any, out: IO[str], *, progress_bar: bool) -> int:
     return report.exit_code
 
 
-def _backfill_on_glue(args: argparse.Namespace, out: IO[str]) -> int:
-    import boto3
+# Flags that configure a local load; a Glue run uses the job's own wiring instead.
+_LOCAL_ONLY = ("warehouse", "stage", "keep_staged", "redshift_connection", "redshift_secret_id", "iam_role")
 
-    from genesys_etl.glue_backfill import format_rerun_command, run_glue_backfill
+
+def _backfill_on_glue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from genesys_etl.glue_backfill import run_glue_backfill
+    from genesys_etl.report import GLUE_FORWARDED_FIELDS, backfill_commands, changed_settings
 
     if not args.job_name:
         raise ConfigError("--job-name", "backfill --on glue needs the Glue job's name (stack output JobName)")
-    start, end = _parse_date("--start-date", args.start_date), _parse_date("--end-date", args.end_date)
-    arguments = {
-        f"--{key}": str(value)
-        for key, value in _config_values(args).items()
-        if key in {"time_zone", "days_per_query", "metrics", "schema"}
-    }
-    glue = boto3.client("glue", region_name=args.aws_region) if args.aws_region else boto3.client("glue")
-    result = run_glue_backfill(
-        glue,
-        job_name=args.job_name,
-        start_date=start,
-        end_date=end,
-        days_per_run=args.days_per_run,
-        arguments=arguments,
-        poll_seconds=args.poll_seconds,
-        max_concurrent=args.max_concurrent,
-        progress=lambda update: print(update.message, file=out, flush=True),
-    )
+    for name in _LOCAL_ONLY:
+        if getattr(args, name, None) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(flag, "not used with --on glue: the Glue job loads with its own settings")
+    # Validate every flag here, before any Glue run starts (a typo would fail each run in AWS).
+    config = _load_config(args, env, offline=True, trigger="backfill")
+    start, end = config.date_range()
+    arguments = {f"--{key}": value for key, value in changed_settings(config, GLUE_FORWARDED_FIELDS).items()}
+    try:
+        glue = boto3.client("glue", region_name=args.aws_region) if args.aws_region else boto3.client("glue")
+        result = run_glue_backfill(
+            glue,
+            job_name=args.job_name,
+            start_date=start,
+            end_date=end,
+            days_per_run=args.days_per_run,
+            arguments=arguments,
+            poll_seconds=args.poll_seconds,
+            max_concurrent=args.max_concurrent,
+            progress=lambda update: print(update.message, file=out, flush=True),
+        )
+    except (BotoCoreError, ClientError) as err:
+        raise EtlError(f"AWS Glue: {err}; check --aws-region, AWS credentials and --job-name") from err
     if result.failed_ranges:
         out.write("failed ranges; rerun them with:\n")
-        out.write(format_rerun_command(result.failed_ranges, job_name=args.job_name) + "\n")
+        for command in backfill_commands(result.failed_ranges, config, glue_job=args.job_name):
+            out.write(f"  {command}\n")
         return 1
     out.write("all Glue runs succeeded\n")
     return 0
@@ -326,13 +337,6 @@ def _start_simulator(arguments: Sequence[str]) -> int:
     import genesys_sim
 
     return int(genesys_sim.main(list(arguments)) or 0)
-
-
-def _parse_date(flag: str, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as err:
-        raise ConfigError(flag, f"{value!r} is not a date; use YYYY-MM-DD") from err
 
 
 def main(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from genesys_etl.config import DEFAULT_WAREHOUSE
+from genesys_etl.config import DEFAULT_REGION
 
 if TYPE_CHECKING:
     from genesys_etl.config import Config
@@ -33,12 +35,13 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def format_run_report(report: RunReport, config: Config) -> str:
+def format_run_report(report: RunReport, config: Config, *, glue_job: str | None = None) -> str:
     """Summarise a run: one line per window, the totals, and how to rerun what failed.
 
     Args:
         report: the pipeline's report.
         config: the run's configuration (for the rerun command).
+        glue_job: the Glue job's name when the run was one (the rerun starts Glue runs).
 
     Returns:
         Text for the terminal.
@@ -80,7 +83,9 @@ def format_run_report(report: RunReport, config: Config) -> str:
     failed = [(item.window.start_date, item.window.end_date) for item in report.failed]
     if failed:
         text += "rerun the failed days with:\n"
-        text += "".join(f"  {command}\n" for command in backfill_commands(merge_ranges(failed), config))
+        text += "".join(
+            f"  {command}\n" for command in backfill_commands(merge_ranges(failed), config, glue_job=glue_job)
+        )
     return text
 
 
@@ -102,25 +107,83 @@ def merge_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]
     return merged
 
 
-def backfill_commands(ranges: Iterable[tuple[date, date]], config: Config) -> list[str]:
-    """Ready-to-run ``genesys-etl backfill`` commands for date ranges, with the flags that matter.
+# Config fields that change what a rerun loads or where it loads it, as CLI flags (never credentials).
+_RERUN_FIELDS: tuple[str, ...] = (
+    "time_zone",
+    "days_per_query",
+    "metrics",
+    "settle_days",
+    "schema",
+    "warehouse",
+    "stage",
+    "redshift_connection",
+    "redshift_secret_id",
+    "iam_role",
+    "requests_per_minute",
+    "max_retry_wait",
+)
+# The subset a Glue job run accepts (the rest is the job's own wiring).
+GLUE_FORWARDED_FIELDS: tuple[str, ...] = (
+    "time_zone",
+    "days_per_query",
+    "metrics",
+    "settle_days",
+    "schema",
+    "requests_per_minute",
+    "max_retry_wait",
+)
+
+
+def changed_settings(config: Config, fields: Sequence[str] = _RERUN_FIELDS) -> dict[str, str]:
+    """Return the config fields that differ from their defaults, as strings, plus the Genesys endpoint.
+
+    Args:
+        config: the run's configuration.
+        fields: which fields to consider.
+
+    Returns:
+        ``{field: value}`` for every non-default field (metrics comma-joined); ``region`` when it is
+        not the default one, or ``api_url``/``login_url`` when explicit base URLs were given.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    changed: dict[str, str] = {}
+    for name in fields:
+        value = getattr(config, name)
+        if value is None or value == defaults.get(name):
+            continue
+        changed[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+    if config.region is None:
+        changed["api_url"] = config.api_url
+        derived = {config.api_url, config.api_url.replace("://api.", "://login.", 1)}
+        if config.login_url not in derived:
+            changed["login_url"] = config.login_url
+    elif config.region != DEFAULT_REGION:
+        changed["region"] = config.region
+    return changed
+
+
+def backfill_commands(
+    ranges: Iterable[tuple[date, date]], config: Config, *, glue_job: str | None = None
+) -> list[str]:
+    """Ready-to-run ``genesys-etl backfill`` commands for date ranges, with every flag that matters.
 
     Args:
         ranges: inclusive date ranges to load.
-        config: the configuration whose zone, warehouse and schema the commands keep.
+        config: the configuration whose settings the commands keep (never its credentials).
+        glue_job: when the run was a Glue job, the job's name: the commands start Glue runs of it.
 
     Returns:
         One command line per range.
     """
-    extra = ""
-    if config.time_zone != "UTC":
-        extra += f" --time-zone {config.time_zone}"
-    if config.schema != "genesys":
-        extra += f" --schema {config.schema}"
-    if config.warehouse != DEFAULT_WAREHOUSE:
-        extra += f" --warehouse {config.warehouse}"
+    if glue_job is not None:
+        settings_ = changed_settings(config, GLUE_FORWARDED_FIELDS)
+        prefix = f"genesys-etl backfill --on glue --job-name {shlex.quote(glue_job)}"
+    else:
+        settings_ = changed_settings(config)
+        prefix = "genesys-etl backfill"
+    extra = "".join(f" --{name.replace('_', '-')} {shlex.quote(value)}" for name, value in settings_.items())
     return [
-        f"genesys-etl backfill --start-date {start.isoformat()} --end-date {end.isoformat()}{extra}"
+        f"{prefix} --start-date {start.isoformat()} --end-date {end.isoformat()}{extra}"
         for start, end in ranges
     ]
 
