@@ -714,6 +714,20 @@ def test_queue_paging_that_never_ends_is_refused(
     assert len(server.calls(QUEUES)) == 25
 
 
+def test_queue_paging_past_the_listing_total_is_refused_at_once(
+    stub: Callable[[dict[str, Any]], Stub],
+) -> None:
+    def growing(seen: Seen) -> Answer:
+        number = int(seen.query["pageNumber"][0])
+        entities = [{"id": f"q{number}", "name": f"Queue {number}"}]
+        return _json(200, {"entities": entities, "pageNumber": number, "pageCount": 10**9, "total": 3})
+
+    server = stub({QUEUES: growing})
+    with pytest.raises(ResponseShapeError, match="more than its total of 3 queues"):
+        list(make_client(server.base_url).list_queues(page_size=1))
+    assert len(server.calls(QUEUES)) == 4
+
+
 def test_queue_paging_without_page_count_stops_on_a_short_page(
     stub: Callable[[dict[str, Any]], Stub],
 ) -> None:

@@ -117,6 +117,7 @@ def test_glue_entry_rejects_a_bad_secret_without_showing_it(
     status = job.main(_argv(secret_arn, s3_bucket, simulator, "genesys"), session=moto_aws)
     assert status == 2
     assert expected in caplog.text
+    assert secret_value not in caplog.text  # the secret's content is never shown
     assert "abc" not in caplog.text
     assert simulator.request_count() == 0  # nothing was called
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from genesys_etl import settings
 from genesys_etl.errors import StageError
 from genesys_etl.stage import StagedWindow, open_stage
 from genesys_etl.transform import arrow_schema, flatten_response
@@ -246,3 +247,20 @@ def test_s3_failed_write_leaves_no_writer_to_retry_later(
 def test_malformed_s3_uris_are_refused(spec: str) -> None:
     with pytest.raises(StageError, match="not a valid s3://bucket/prefix"):
         open_stage(spec, RUN_ID)
+
+
+def test_an_s3_window_prefix_holds_exactly_its_staged_files_in_column_order(
+    moto_aws: boto3.Session, s3_bucket: str
+) -> None:
+    # Redshift COPYs the whole prefix and maps Parquet columns by position: both must be exact.
+    stage = open_stage(f"s3://{s3_bucket}/stage", "run-prefix", boto3_session=moto_aws)
+    first = Window(date(2026, 3, 1), date(2026, 3, 7), "UTC")
+    second = Window(date(2026, 3, 8), date(2026, 3, 14), "UTC")
+    staged = stage.write_window(arrow_schema().empty_table(), first)
+    stage.write_window(arrow_schema().empty_table(), second)
+    bucket, _, key_prefix = staged.uri.removeprefix("s3://").partition("/")
+    listed = moto_aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=key_prefix)
+    assert sorted(f"s3://{bucket}/{o['Key']}" for o in listed["Contents"]) == sorted(staged.files)
+    for path in staged.files:
+        schema = wr.s3.read_parquet_metadata(path, boto3_session=moto_aws)[0]
+        assert list(schema) == [c.name for c in settings.FACT_COLUMNS]

@@ -369,8 +369,8 @@ class GenesysClient:
     def list_queues(self, page_size: int = settings.QUEUE_PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Yield every queue entity of the org, page by page.
 
-        Stops when ``pageNumber >= pageCount`` (or on an empty page); refuses to loop on a repeated page
-        or past a sane number of pages.
+        Stops when ``pageNumber >= pageCount`` (or on an empty page); refuses to loop on a repeated page,
+        on more queues than the listing's ``total``, or past a sane number of pages.
 
         Args:
             page_size: entities per page (1..100).
@@ -387,6 +387,7 @@ class GenesysClient:
             raise ValueError(msg)
         seen_pages: set[tuple[str, ...]] = set()
         page_number = 1
+        listed = 0
         while True:
             if page_number > _MAX_QUEUE_PAGES:
                 msg = f"the queue listing did not end after {_MAX_QUEUE_PAGES} pages; refusing to loop"
@@ -402,6 +403,11 @@ class GenesysClient:
                 msg = f"queue listing page {page_number} repeats an earlier page; refusing to loop"
                 raise ResponseShapeError(msg)
             seen_pages.add(fingerprint)
+            listed += len(entities)
+            total = payload.get("total")
+            if isinstance(total, int) and not isinstance(total, bool) and listed > total:
+                msg = f"the queue listing returned more than its total of {total} queues; refusing to loop"
+                raise ResponseShapeError(msg)
             yield from (dict(entity) for entity in entities)
             page_count = payload.get("pageCount")
             if not entities:
