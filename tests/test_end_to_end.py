@@ -48,6 +48,22 @@ def _cli(sim: SimulatorServer, tmp_path: Path, *args: str) -> tuple[int, str]:
     return status, out.getvalue()
 
 
+def _status(tmp_path: Path, start: str, end: str) -> str:
+    """Run ``genesys-etl status`` on the test's warehouse and return what it printed."""
+    out = io.StringIO()
+    argv = [
+        "status",
+        "--start-date",
+        start,
+        "--end-date",
+        end,
+        "--warehouse",
+        f"duckdb:{tmp_path / 'wh.duckdb'}",
+    ]
+    assert cli.main(argv, env={}, out=out) == 0
+    return out.getvalue()
+
+
 def _warehouse_sums(path: Path, start: date, end: date) -> pd.DataFrame:
     with duckdb.connect(str(path), read_only=True) as con:
         frame = con.execute(
@@ -176,21 +192,7 @@ def test_a_failed_window_is_reported_others_load_and_a_rerun_completes(tmp_path:
         assert "2026-09-01..2026-09-07" in out
         assert "failed" in out
         assert "genesys-etl backfill --start-date 2026-09-01 --end-date 2026-09-07" in out
-        status_out = io.StringIO()
-        cli.main(
-            [
-                "status",
-                "--start-date",
-                "2026-09-01",
-                "--end-date",
-                "2026-09-09",
-                "--warehouse",
-                f"duckdb:{tmp_path / 'wh.duckdb'}",
-            ],
-            env={},
-            out=status_out,
-        )
-        assert "7 missing" in status_out.getvalue()
+        assert "7 missing" in _status(tmp_path, "2026-09-01", "2026-09-09")
         with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
             runs = con.execute(
                 "SELECT window_start_date, status, error FROM genesys.load_runs ORDER BY window_start_date"
@@ -211,21 +213,7 @@ def test_a_failed_window_is_reported_others_load_and_a_rerun_completes(tmp_path:
         )
         assert status == 0, out
         _assert_equals_ground_truth(sim, tmp_path / "wh.duckdb", date(2026, 9, 1), date(2026, 9, 9), "UTC")
-    status_out = io.StringIO()
-    cli.main(
-        [
-            "status",
-            "--start-date",
-            "2026-09-01",
-            "--end-date",
-            "2026-09-09",
-            "--warehouse",
-            f"duckdb:{tmp_path / 'wh.duckdb'}",
-        ],
-        env={},
-        out=status_out,
-    )
-    assert "9 loaded, 0 provisional, 0 missing" in status_out.getvalue()
+    assert "9 loaded, 0 provisional, 0 missing" in _status(tmp_path, "2026-09-01", "2026-09-09")
 
 
 def test_a_staging_cleanup_failure_after_commit_keeps_the_load_succeeded(
