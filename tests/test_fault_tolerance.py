@@ -39,7 +39,7 @@ from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl import cli, pipeline
 from genesys_etl.config import Config
 from genesys_etl.warehouse import DuckDBWarehouse
-from genesys_etl.warehouse.base import StagedFiles
+from genesys_etl.warehouse.base import SqlWarehouse, StagedFiles
 from genesys_etl.windows import Window
 from genesys_sim import FaultConfig, SimConfig, SimulatorServer
 
@@ -232,14 +232,13 @@ def test_sigkill_inside_the_load_transaction_keeps_the_previous_rows(tmp_path: P
 # ---- database failure inside a window's transaction ---------------------------------------------------
 
 
-class _FailingDuckDB(DuckDBWarehouse):
-    """DuckDB whose replacing transaction fails right after the DELETE, for one window."""
+class _FailsAfterDelete(SqlWarehouse):
+    """Mixin: for the window starting on ``fail_on``, count the window's rows right after the DELETE
+    (inside the open transaction), then let ``_break`` make the INSERT fail."""
 
-    def __init__(self, path: str, fail_on: date) -> None:
-        super().__init__(path)
-        self.fail_on = fail_on
-        self.rows_after_delete: int | None = None
-        self._window: Window | None = None
+    fail_on: date
+    rows_after_delete: int | None = None
+    _window: Window | None = None
 
     def replace_window(
         self, *, load_id: str, window: Window, staged: StagedFiles, api_calls: int, retries: int
@@ -258,8 +257,22 @@ class _FailingDuckDB(DuckDBWarehouse):
                 f"SELECT count(*) FROM {fact} WHERE metric_date BETWEEN ? AND ?",
                 (window.start_date, window.end_date),
             )[0][0]
-            raise duckdb.IOException("IO Error: injected: could not write to the database file")
+            self._break()
         super()._insert_staged(stage)
+
+    def _break(self) -> None:
+        raise NotImplementedError
+
+
+class _FailingDuckDB(_FailsAfterDelete, DuckDBWarehouse):
+    """DuckDB whose replacing transaction fails right after the DELETE, for one window."""
+
+    def __init__(self, path: str, fail_on: date) -> None:
+        super().__init__(path)
+        self.fail_on = fail_on
+
+    def _break(self) -> None:
+        raise duckdb.IOException("IO Error: injected: could not write to the database file")
 
 
 def test_duckdb_error_inside_the_transaction_keeps_the_window_and_a_rerun_fixes_it(tmp_path: Path) -> None:
@@ -300,47 +313,26 @@ def test_duckdb_error_inside_the_transaction_keeps_the_window_and_a_rerun_fixes_
     assert duckdb_duplicate_keys(db) == 0
 
 
-class _DroppedPostgres(PostgresStandInWarehouse):
+class _DroppedPostgres(_FailsAfterDelete, PostgresStandInWarehouse):
     """The PostgreSQL stand-in whose connection is terminated by the server right after the DELETE."""
 
     def __init__(self, server: PostgresServer, schema: str, fail_on: date) -> None:
         super().__init__(server.connect, schema)
         self.server = server
         self.fail_on = fail_on
-        self.rows_after_delete: int | None = None
-        self._window: Window | None = None
 
-    def replace_window(
-        self, *, load_id: str, window: Window, staged: StagedFiles, api_calls: int, retries: int
-    ) -> int:
-        self._window = window
-        return super().replace_window(
-            load_id=load_id, window=window, staged=staged, api_calls=api_calls, retries=retries
-        )
-
-    def _insert_staged(self, stage: str) -> None:
-        window = self._window
-        assert window is not None
-        if window.start_date == self.fail_on:
-            fact = self.qualified("queue_metrics_daily")
-            self.rows_after_delete = self._query(
-                f"SELECT count(*) FROM {fact} WHERE metric_date BETWEEN ? AND ?",
-                (window.start_date, window.end_date),
-            )[0][0]
-            pid = self._conn.info.backend_pid
-            with psycopg.connect(self.server.dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-                gone = wait_until(
-                    lambda: (
-                        admin.execute(
-                            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid]
-                        ).fetchone()
-                        == (0,)
-                    ),
-                    timeout=10,
-                )
-                assert gone
-        super()._insert_staged(stage)
+    def _break(self) -> None:
+        pid = self._conn.info.backend_pid
+        with psycopg.connect(self.server.dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            gone = wait_until(
+                lambda: (
+                    admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+                    == (0,)
+                ),
+                timeout=10,
+            )
+            assert gone
 
 
 def _pg_config(sim: SimulatorServer, tmp_path: Path, start: str, end: str) -> Config:
