@@ -255,13 +255,7 @@ def _results_of(response: Any) -> list[Any]:
     if not isinstance(response, Mapping):
         msg = f"response is not a JSON object but {type(response).__name__}"
         raise ResponseShapeError(msg)
-    results = response.get("results")
-    if results is None:
-        return []
-    if not isinstance(results, list):
-        msg = f"response 'results' is not a list but {type(results).__name__}"
-        raise ResponseShapeError(msg)
-    return results
+    return _list_field(response, "results", "response 'results'")
 
 
 def _group_and_data(result: Any, group_no: int) -> tuple[Mapping[str, Any], list[Any]]:
@@ -274,26 +268,25 @@ def _group_and_data(result: Any, group_no: int) -> tuple[Mapping[str, Any], list
     if not isinstance(group, Mapping):
         msg = f"results[{group_no}].group is not an object but {type(group).__name__}"
         raise ResponseShapeError(msg)
-    data = result.get("data")
-    if data is None:
-        data = []
-    if not isinstance(data, list):
-        msg = f"results[{group_no}].data is not a list but {type(data).__name__}"
-        raise ResponseShapeError(msg)
-    return group, data
+    return group, _list_field(result, "data", f"results[{group_no}].data")
 
 
 def _metrics_of(bucket: Any, group_no: int) -> list[Any]:
     if not isinstance(bucket, Mapping):
         msg = f"results[{group_no}].data[] entry is not an object but {type(bucket).__name__}"
         raise ResponseShapeError(msg)
-    metrics = bucket.get("metrics")
-    if metrics is None:
+    return _list_field(bucket, "metrics", f"results[{group_no}].data[].metrics")
+
+
+def _list_field(parent: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """Return ``parent[key]`` as a list: absent or null is empty (Genesys omits empty lists)."""
+    value = parent.get(key)
+    if value is None:
         return []
-    if not isinstance(metrics, list):
-        msg = f"results[{group_no}].data[].metrics is not a list but {type(metrics).__name__}"
+    if not isinstance(value, list):
+        msg = f"{where} is not a list but {type(value).__name__}"
         raise ResponseShapeError(msg)
-    return metrics
+    return value
 
 
 @dataclass(frozen=True)
