@@ -14,15 +14,18 @@ from moto.glue.models import glue_backends
 from moto.moto_api import state_manager
 
 from fixtures.aws import TEST_REGION
+from genesys_etl.config import Config
 from genesys_etl.errors import ConfigError
 from genesys_etl.glue_backfill import (
     BackfillProgress,
-    format_rerun_command,
     run_glue_backfill,
     split_range,
 )
+from genesys_etl.report import backfill_commands
 
 JOB = "genesys-test-queue-metrics"
+# Default settings: the rerun commands then carry only the Glue job and the dates.
+OFFLINE = Config(offline=True)
 ACTIVE = {"STARTING", "RUNNING"}
 
 
@@ -135,7 +138,7 @@ def test_backfill_runs_every_chunk_with_its_dates_and_succeeds(glue: Any) -> Non
 
     assert result.succeeded
     assert result.failed_ranges == []
-    assert result.rerun_command() == ""
+    assert result.failed_ranges == []
     assert [(r.start, r.end, r.state) for r in result.runs] == [
         (date(2026, 1, 1), date(2026, 1, 3), "SUCCEEDED"),
         (date(2026, 1, 4), date(2026, 1, 6), "SUCCEEDED"),
@@ -234,9 +237,9 @@ def test_a_failed_run_is_reported_with_a_rerun_command(glue: Any) -> None:
     assert [r.state for r in result.runs] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
     assert result.runs[1].error == "WarehouseError: COPY failed"
     assert result.failed_ranges == [(date(2026, 1, 4), date(2026, 1, 6))]
-    assert result.rerun_command() == (
+    assert backfill_commands(result.failed_ranges, OFFLINE, glue_job=JOB) == [
         f"genesys-etl backfill --on glue --job-name {JOB} --start-date 2026-01-04 --end-date 2026-01-06"
-    )
+    ]
     assert events[-1].failed == 1
     assert events[-1].finished == 3
     assert any("2026-01-04..2026-01-06 FAILED: WarehouseError: COPY failed" in e.message for e in events)
@@ -283,10 +286,12 @@ def test_an_unknown_job_is_a_config_error(glue: Any) -> None:
 
 
 def test_rerun_command_has_one_line_per_range_and_quotes_the_job_name() -> None:
-    text = format_rerun_command(
-        [(date(2026, 1, 1), date(2026, 1, 7)), (date(2026, 2, 1), date(2026, 2, 1))], job_name="my job"
+    commands = backfill_commands(
+        [(date(2026, 1, 1), date(2026, 1, 7)), (date(2026, 2, 1), date(2026, 2, 1))],
+        OFFLINE,
+        glue_job="my job",
     )
-    assert text.splitlines() == [
+    assert commands == [
         "genesys-etl backfill --on glue --job-name 'my job' --start-date 2026-01-01 --end-date 2026-01-07",
         "genesys-etl backfill --on glue --job-name 'my job' --start-date 2026-02-01 --end-date 2026-02-01",
     ]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import shlex
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, NamedTuple
@@ -62,10 +61,6 @@ class GlueBackfillResult:
         """True when every run succeeded."""
         return not self.failed_ranges
 
-    def rerun_command(self) -> str:
-        """Return the command lines that rerun the failed ranges (empty when none failed)."""
-        return format_rerun_command(self.failed_ranges, job_name=self.job_name)
-
 
 def split_range(start_date: date, end_date: date, days_per_run: int) -> list[tuple[date, date]]:
     """Split an inclusive date range into consecutive inclusive chunks of at most ``days_per_run`` days.
@@ -92,23 +87,6 @@ def split_range(start_date: date, end_date: date, days_per_run: int) -> list[tup
         chunks.append((first, last))
         first = last + timedelta(days=1)
     return chunks
-
-
-def format_rerun_command(failed_ranges: Sequence[tuple[date, date]], *, job_name: str) -> str:
-    """Return one ready-to-run ``genesys-etl backfill --on glue`` line per failed range.
-
-    Args:
-        failed_ranges: inclusive (start, end) local date ranges.
-        job_name: the Glue job.
-
-    Returns:
-        The command lines joined by newlines; empty when nothing failed.
-    """
-    return "\n".join(
-        f"genesys-etl backfill --on glue --job-name {shlex.quote(job_name)} "
-        f"--start-date {start.isoformat()} --end-date {end.isoformat()}"
-        for start, end in failed_ranges
-    )
 
 
 def _job_concurrency(glue: GlueClient, job_name: str) -> int:
