@@ -1,6 +1,8 @@
 """Deploy the Glue job's stack: build wheels, upload them under a content-hashed prefix, apply a change set.
 
-One command: ``python scripts/deploy.py --stack-name NAME --parameters infra/parameters.json``.
+One command: ``python scripts/deploy.py --stack-name NAME --parameters infra/parameters.json`` (Python 3.11:
+the wheels are CPython 3.11's). ``--build-only DIR`` writes the exact files a deploy would upload into DIR
+and calls no AWS API.
 
 The bucket the artifacts go to belongs to the stack, so the first deploy runs in two steps: it creates the
 stack with an empty ``ArtifactsVersion`` (the template then leaves the Glue job, its trigger and its failure
@@ -15,6 +17,8 @@ import argparse
 import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +41,12 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "genesys-etl.yaml"
 ENTRY_SCRIPT = ROOT / "glue_jobs" / "genesys_queue_metrics_job.py"
-REQUIREMENTS = ROOT / "requirements.txt"
+# The bundle holds only what Glue lacks: requirements-glue.txt resolved against the modules the Glue version
+# provides (AWS's list, copied into infra/), and every provided module left out of the zip.
+GLUE_VERSION = "5.1"
+GLUE_REQUIREMENTS = ROOT / "requirements-glue.txt"
+GLUE_PROVIDED = ROOT / "infra" / f"glue-{GLUE_VERSION}-provided.txt"
+REQUIRED_PYTHON = (3, 11)
 
 # Keys under artifacts/<version>/; the template builds the same two paths (ScriptLocation and
 # --additional-python-modules), and tests/test_deploy.py checks that they agree.
@@ -75,6 +84,14 @@ Sleep = Callable[[float], None]
 class DeployError(Exception):
     """A deploy step failed; ``str(err)`` is one line naming what failed and why."""
 
+    exit_code = 1
+
+
+class UsageError(DeployError):
+    """The command line or its environment is incomplete (exit status 2)."""
+
+    exit_code = 2
+
 
 @dataclass(frozen=True)
 class Artifacts:
@@ -101,19 +118,53 @@ class DeployResult:
     outputs: dict[str, str] = field(default_factory=dict)
 
 
+def canonical_name(name: str) -> str:
+    """Return a distribution name normalized as PEP 503 does (``Redshift_Connector``: ``redshift-connector``).
+
+    Args:
+        name: a distribution name, as in a requirement or a wheel file name.
+
+    Returns:
+        The normalized name.
+    """
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def provided_modules(path: Path = GLUE_PROVIDED) -> dict[str, str]:
+    """Read a Glue version's provided modules (``name==version`` lines; ``#`` comments ignored).
+
+    Args:
+        path: the list copied from AWS's page.
+
+    Returns:
+        Version by canonical distribution name.
+    """
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            name, _, version = text.partition("==")
+            pins[canonical_name(name)] = version.strip()
+    return pins
+
+
 def build_wheels(destination: Path) -> list[Path]:
-    """Build the project wheel and download dependency wheels for Glue's platform into ``destination``.
+    """Build the project wheel and download, for Glue's platform, the dependency wheels Glue lacks.
+
+    ``requirements-glue.txt`` is resolved with Glue's provided modules as constraints, so every module Glue
+    has resolves to Glue's own version; those wheels are then left out (Glue already has them installed).
 
     Args:
         destination: an empty folder for the ``.whl`` files.
 
     Returns:
-        The wheel files written.
+        The wheel files written: the project's and the ones Glue does not provide.
 
     Raises:
         DeployError: pip failed (its last output line is in the message).
     """
     destination.mkdir(parents=True, exist_ok=True)
+    downloaded = destination.parent / f"{destination.name}-resolved"
     python = sys.executable
     platform_flags = [flag for platform in GLUE_PLATFORMS for flag in ("--platform", platform)]
     commands = [
@@ -124,7 +175,9 @@ def build_wheels(destination: Path) -> list[Path]:
             "pip",
             "download",
             "--requirement",
-            str(REQUIREMENTS),
+            str(GLUE_REQUIREMENTS),
+            "--constraint",
+            str(GLUE_PROVIDED),
             "--only-binary=:all:",
             *platform_flags,
             "--python-version",
@@ -132,7 +185,7 @@ def build_wheels(destination: Path) -> list[Path]:
             "--implementation",
             "cp",
             "--dest",
-            str(destination),
+            str(downloaded),
         ],
     ]
     env = {**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH}
@@ -141,6 +194,10 @@ def build_wheels(destination: Path) -> list[Path]:
         if done.returncode != 0:
             last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
             raise DeployError(f"pip {command[3]} failed (exit {done.returncode}): {last}")
+    provided = provided_modules()
+    for wheel in sorted(downloaded.glob("*.whl")):
+        if canonical_name(wheel.name.split("-")[0]) not in provided:
+            shutil.copy2(wheel, destination / wheel.name)
     return sorted(destination.glob("*.whl"))
 
 
@@ -455,6 +512,28 @@ def _deployed_template(cfn: CloudFormationClient, stack_name: str) -> str:
     return body if isinstance(body, str) else json.dumps(body)
 
 
+def build_only(directory: Path, build: WheelBuilder = build_wheels) -> Artifacts:
+    """Write the exact files a deploy would upload into ``directory`` (same relative keys); no AWS call.
+
+    Args:
+        directory: where to write them; created if missing.
+        build: the wheel builder.
+
+    Returns:
+        The artifacts, with ``files`` pointing into ``directory``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="genesys-etl-build-") as scratch:
+        artifacts = package_artifacts(Path(scratch), build)
+        written: dict[str, Path] = {}
+        for relative, path in sorted(artifacts.files.items()):
+            target = directory / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            written[relative] = target
+    return Artifacts(version=artifacts.version, files=written)
+
+
 @dataclass(frozen=True)
 class DeployOptions:
     """The command line, parsed."""
@@ -492,6 +571,8 @@ def run_deploy(
     template_body = options.template.read_text(encoding="utf-8")
     parameters = load_parameters(options.parameters_file, template_body)
     session = session or boto3.Session(region_name=options.region)
+    if not session.region_name:
+        raise UsageError("no AWS region: pass --region REGION (the stack's region) or set AWS_REGION")
     cfn = session.client("cloudformation")
     s3 = session.client("s3")
     with tempfile.TemporaryDirectory(prefix="genesys-etl-deploy-") as scratch:
@@ -606,16 +687,24 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser.
 
     Returns:
-        The parser of ``--stack-name``, ``--parameters``, ``--region``, ``--dry-run``.
+        The parser of ``--stack-name``, ``--parameters``, ``--region``, ``--dry-run``, ``--build-only``.
     """
     parser = argparse.ArgumentParser(
         prog="deploy.py",
         description="Build the job's wheels, upload them to the stack's bucket, create or update the stack.",
     )
-    parser.add_argument("--stack-name", required=True, help="CloudFormation stack name")
-    parser.add_argument("--parameters", required=True, type=Path, help="JSON file of stack parameters")
+    parser.add_argument("--stack-name", help="CloudFormation stack name (required unless --build-only)")
+    parser.add_argument(
+        "--parameters", type=Path, help="JSON file of stack parameters (required unless --build-only)"
+    )
     parser.add_argument("--region", default=None, help="AWS region (default: from the environment)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    parser.add_argument(
+        "--build-only",
+        type=Path,
+        metavar="DIR",
+        help="write the files a deploy would upload (entry script, zip of wheels) into DIR; no AWS call",
+    )
     return parser
 
 
@@ -626,15 +715,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments (default ``sys.argv[1:]``).
 
     Returns:
-        0 on success, 1 on a deploy error.
+        0 on success, 1 on a deploy error, 2 on an incomplete command line or the wrong Python.
     """
-    args = build_parser().parse_args(argv)
-    options = DeployOptions(
-        stack_name=args.stack_name, parameters_file=args.parameters, region=args.region, dry_run=args.dry_run
-    )
+    if sys.version_info[:2] != REQUIRED_PYTHON:
+        print(
+            f"deploy.py needs Python 3.11 (Glue {GLUE_VERSION} runs CPython 3.11 wheels), not "
+            f"{sys.version_info.major}.{sys.version_info.minor}: run it with .venv/bin/python",
+            file=sys.stderr,
+        )
+        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.build_only is not None:
+            artifacts = build_only(args.build_only)
+            print(f"artifacts version {artifacts.version} written to {args.build_only}:")
+            for relative in sorted(artifacts.files):
+                print(f"  {relative}")
+            return 0
+        if not args.stack_name or not args.parameters:
+            parser.error("--stack-name and --parameters are required (or use --build-only DIR)")
+        options = DeployOptions(
+            stack_name=args.stack_name,
+            parameters_file=args.parameters,
+            region=args.region,
+            dry_run=args.dry_run,
+        )
         run_deploy(options)
-    except (DeployError, ClientError, BotoCoreError) as err:
+    except DeployError as err:
+        print(f"deploy failed: {' '.join(str(err).split())}", file=sys.stderr)
+        return err.exit_code
+    except (ClientError, BotoCoreError) as err:
         print(f"deploy failed: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
     return 0

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import tomllib
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -408,16 +409,26 @@ def test_an_empty_change_set_is_deleted_and_reported_as_no_change(moto_aws: boto
 # --- the real wheel builder's command lines (pip itself is not run: no network in tests) -------------------
 
 
-def test_build_wheels_targets_glues_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_wheels_targets_glues_platform_and_leaves_out_what_glue_provides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     commands: list[list[str]] = []
 
     def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         commands.append(command)
         assert kwargs["env"]["SOURCE_DATE_EPOCH"]
+        if command[3] == "download":  # what pip would resolve: one module Glue provides, one it lacks
+            dest = Path(command[command.index("--dest") + 1])
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in (
+                "numpy-2.3.4-cp311-cp311-manylinux_2_28_x86_64.whl",
+                "isodate-0.7.2-py3-none-any.whl",
+            ):
+                (dest / name).write_bytes(b"")
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(deploy.subprocess, "run", fake_run)
-    deploy.build_wheels(tmp_path)
+    wheels = deploy.build_wheels(tmp_path / "wheels")
     wheel, download = commands
     assert wheel[2:5] == ["pip", "wheel", "--no-deps"]
     assert wheel[-1] == str(ROOT)
@@ -428,7 +439,124 @@ def test_build_wheels_targets_glues_platform(tmp_path: Path, monkeypatch: pytest
     assert "manylinux_2_28_x86_64" in platforms
     assert download[download.index("--python-version") + 1] == "3.11"
     assert download[download.index("--implementation") + 1] == "cp"
-    assert download[download.index("--requirement") + 1] == str(ROOT / "requirements.txt")
+    assert download[download.index("--requirement") + 1] == str(ROOT / "requirements-glue.txt")
+    assert download[download.index("--constraint") + 1] == str(ROOT / "infra" / "glue-5.1-provided.txt")
+    assert [w.name for w in wheels] == ["isodate-0.7.2-py3-none-any.whl"]
+
+
+# --- what the bundle may hold ------------------------------------------------------------------------------
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if text:
+            name, _, version = text.partition("==")
+            assert version, f"{path.name}: {text!r} is not an exact pin"
+            pins[deploy.canonical_name(name.split("[")[0])] = version
+    return pins
+
+
+def test_glue_requirements_pin_nothing_glue_provides() -> None:
+    provided = deploy.provided_modules()
+    assert provided["boto3"] == "1.40.61"
+    assert provided["pandas"] == "2.3.3"
+    bundle = _pins(ROOT / "requirements-glue.txt")
+    assert "awswrangler" in bundle
+    assert "redshift-connector" in bundle
+    assert not set(bundle) & set(provided), "a provided module would be replaced; say why or drop it"
+    assert not {"duckdb", "tqdm", "pytest", "moto"} & set(bundle), "local/dev-only packages in the bundle"
+
+
+def test_project_dependency_ranges_admit_the_versions_glue_provides() -> None:
+    from packaging.requirements import Requirement
+
+    provided = deploy.provided_modules()
+    document = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dependencies = [Requirement(text) for text in document["project"]["dependencies"]]
+    names = {deploy.canonical_name(r.name) for r in dependencies}
+    assert not {"duckdb", "tqdm"} & names, "local-only packages belong in the 'local' extra"
+    for requirement in dependencies:
+        version = provided.get(deploy.canonical_name(requirement.name))
+        if version is not None:
+            assert requirement.specifier.contains(version), f"{requirement} excludes Glue's {version}"
+
+
+def test_the_bundles_glue_version_is_the_templates() -> None:
+    template = cfn_yaml.load(str(ROOT / "infra" / "genesys-etl.yaml"))
+    assert template["Parameters"]["GlueVersion"]["Default"] == deploy.GLUE_VERSION
+    assert template["Parameters"]["GlueVersion"]["AllowedValues"] == [deploy.GLUE_VERSION]
+    assert deploy.GLUE_PROVIDED.name == f"glue-{deploy.GLUE_VERSION}-provided.txt"
+
+
+# --- version hash and --build-only ----------------------------------------------------------------------
+
+
+def test_version_changes_when_only_the_entry_script_changes(tmp_path: Path) -> None:
+    script = tmp_path / "genesys_queue_metrics_job.py"
+    script.write_bytes((ROOT / "glue_jobs" / "genesys_queue_metrics_job.py").read_bytes())
+    first = deploy.package_artifacts(tmp_path / "a", fake_builder(), script=script)
+    script.write_bytes(script.read_bytes() + b"# a fix to the entry script alone\n")
+    second = deploy.package_artifacts(tmp_path / "b", fake_builder(), script=script)
+    assert first.version != second.version
+
+
+def test_build_only_writes_exactly_what_a_deploy_uploads_without_aws(
+    tmp_path: Path, moto_aws: boto3.Session, parameters_file: Path
+) -> None:
+    built = deploy.build_only(tmp_path / "out", fake_builder())
+    written = sorted(
+        str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()
+    )
+    prefix = f"artifacts/{built.version}/"
+    assert {prefix + key for key in written} == template_artifact_keys(built.version)
+    assert moto_aws.client("s3").list_buckets()["Buckets"] == []  # no AWS call made anything
+
+    deployed, _ = run(moto_aws, parameters_file)
+    assert deployed.version == built.version
+    s3 = moto_aws.client("s3")
+    bucket = bucket_name(moto_aws)
+    for key in written:
+        body = s3.get_object(Bucket=bucket, Key=prefix + key)["Body"].read()
+        assert body == (tmp_path / "out" / key).read_bytes(), key
+
+
+def test_main_build_only_needs_no_stack_or_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(deploy, "build_wheels", fake_builder())
+    monkeypatch.setattr(deploy.boto3, "Session", None)  # any AWS use would fail
+    assert deploy.main(["--build-only", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "genesys_queue_metrics_job.py").exists()
+    assert (tmp_path / "out" / "wheels" / "genesys-etl.gluewheels.zip").exists()
+    assert "artifacts version " in capsys.readouterr().out
+
+
+def test_dry_run_without_a_region_names_what_to_pass(
+    aws_credentials: None,
+    parameters_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    argv = ["--stack-name", STACK, "--parameters", str(parameters_file), "--dry-run"]
+    assert deploy.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "--region" in err
+    assert "AWS_REGION" in err
+
+
+def test_main_refuses_another_python_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(deploy, "REQUIRED_PYTHON", (3, 99))
+    assert deploy.main(["--build-only", "/nonexistent"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("deploy.py needs Python 3.11")
 
 
 def test_build_wheels_failure_names_pip_and_its_last_line(

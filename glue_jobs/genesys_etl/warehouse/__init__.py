@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genesys_etl.errors import WarehouseError
 from genesys_etl.warehouse.base import (
@@ -15,7 +15,6 @@ from genesys_etl.warehouse.base import (
     quote_identifier,
     validate_identifier,
 )
-from genesys_etl.warehouse.duckdb import DuckDBWarehouse
 from genesys_etl.warehouse.redshift import (
     Dialect,
     RedshiftWarehouse,
@@ -27,6 +26,7 @@ from genesys_etl.warehouse.redshift import (
 
 if TYPE_CHECKING:
     from genesys_etl.config import Config
+    from genesys_etl.warehouse.duckdb import DuckDBWarehouse
 
 __all__ = [
     "DayCoverage",
@@ -49,6 +49,17 @@ __all__ = [
 _DUCKDB_PREFIX = "duckdb:"
 
 
+def __getattr__(name: str) -> Any:
+    # duckdb is for local runs only and is not in the Glue bundle (requirements-glue.txt): the DuckDB
+    # warehouse is imported on first use, so the Glue job imports this package without it.
+    if name == "DuckDBWarehouse":
+        from genesys_etl.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 def open_warehouse(config: Config) -> Warehouse:
     """Open the warehouse a configuration names (the caller closes it).
 
@@ -66,6 +77,8 @@ def open_warehouse(config: Config) -> Warehouse:
     """
     spec = config.warehouse
     if spec.startswith(_DUCKDB_PREFIX):
+        from genesys_etl.warehouse.duckdb import DuckDBWarehouse
+
         return DuckDBWarehouse(spec[len(_DUCKDB_PREFIX) :], config.schema, settle_days=config.settle_days)
     if spec == "redshift":
         if config.redshift_connection:
