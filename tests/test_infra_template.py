@@ -57,7 +57,8 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "ec2:DescribeVpcAttribute",
     }
 )
-GLUE_TERMINAL_FAILURES = {"FAILED", "TIMEOUT", "ERROR"}
+# Glue job state change events end SUCCEEDED, FAILED, TIMEOUT or STOPPED; Glue never emits ERROR.
+GLUE_TERMINAL_FAILURES = {"FAILED", "TIMEOUT", "STOPPED"}
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +74,18 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def job_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+def raw_job_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     role = template["Resources"]["JobRole"]["Properties"]
     return [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def job_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement the role can have: a conditional one (Fn::If) counts as its granted branch."""
+    statements = []
+    for statement in raw_job_statements(template):
+        branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+        statements += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+    return statements
 
 
 def references(value: Any) -> set[str]:
@@ -289,7 +299,7 @@ def test_glue_job_properties(template: dict[str, Any]) -> None:
     )
     assert props["GlueVersion"] == {"Ref": "GlueVersion"}
     glue_version = template["Parameters"]["GlueVersion"]
-    assert glue_version["Default"] == "5.0"
+    assert glue_version["Default"] == "5.1"
     assert all(v.startswith("5.") for v in glue_version["AllowedValues"])
     assert props["WorkerType"] == "G.1X"
     assert props["NumberOfWorkers"] == 2
@@ -382,6 +392,37 @@ def test_created_secret_holds_placeholders_only(template: dict[str, Any]) -> Non
     assert '"client_id": "REPLACE_ME"' in text
     assert '"client_secret": "REPLACE_ME"' in text
     assert '"region"' in text
+
+
+def test_created_secret_survives_stack_deletion_and_replacement(template: dict[str, Any]) -> None:
+    secret = template["Resources"]["GenesysSecret"]
+    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["UpdateReplacePolicy"] == "Retain"
+
+
+def test_an_optional_kms_key_is_granted_for_decrypt_through_secrets_manager_only(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["SecretsKmsKeyArn"]
+    assert parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], "")
+    assert re.fullmatch(parameter["AllowedPattern"], "arn:aws:kms:us-east-1:123456789012:key/abcd-1234")
+    assert not re.fullmatch(parameter["AllowedPattern"], "alias/aws/secretsmanager")
+    assert template["Conditions"]["HasSecretsKmsKey"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SecretsKmsKeyArn"}, ""]}]
+    }
+    conditional = [s for s in raw_job_statements(template) if "Fn::If" in s]
+    (statement,) = conditional
+    condition, granted, otherwise = statement["Fn::If"]
+    assert condition == "HasSecretsKmsKey"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert granted["Action"] == "kms:Decrypt"
+    assert granted["Resource"] == {"Ref": "SecretsKmsKeyArn"}
+    assert sub_text(granted["Condition"]["StringEquals"]["kms:ViaService"]) == (
+        "secretsmanager.${AWS::Region}.amazonaws.com"
+    )
+    key = template["Resources"]["GenesysSecret"]["Properties"]["KmsKeyId"]
+    assert key == {"Fn::If": ["HasSecretsKmsKey", {"Ref": "SecretsKmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
 
 
 def test_nightly_trigger_is_scheduled_and_started(template: dict[str, Any]) -> None:
