@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,10 @@ if TYPE_CHECKING:
     import boto3
 
 log = logging.getLogger("genesys_queue_metrics_job")
+# The loggers whose lines the job's output is made of (this script's and the package's).
+JOB_LOGGERS: tuple[str, ...] = ("genesys_queue_metrics_job", "genesys_etl")
+_HANDLER_NAME = "genesys-etl-job"
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Job arguments mirror the CLI flags (DESIGN.md "Interfaces users touch"); Glue passes every value as a
 # string. Glue adds its own (--JOB_ID, --JOB_RUN_ID, --JOB_NAME, --TempDir, ...): parse_known_args
@@ -121,6 +126,53 @@ def read_genesys_secret(session: boto3.Session, secret_id: str) -> dict[str, str
     return {key: str(value) for key, value in data.items() if isinstance(value, str | int | float)}
 
 
+def configure_logging(level: int) -> None:
+    """Make the job's log lines at ``level`` appear exactly once, whatever configured logging before.
+
+    Glue's launcher configures the root logger before the script runs, so ``logging.basicConfig`` is a
+    no-op there and the root's WARNING level would drop every INFO line. The job's own loggers get the
+    level; when no root handler would show their lines, they get a stdout handler of their own and stop
+    propagating (no line twice). Calling it again replaces that handler.
+
+    Args:
+        level: the ``--log_level``, as a ``logging`` level number.
+    """
+    root = logging.getLogger()
+    shown_by_root = any(handler.level <= level for handler in root.handlers)
+    for name in JOB_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        for handler in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+            logger.removeHandler(handler)
+        logger.propagate = shown_by_root
+        if not shown_by_root:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.set_name(_HANDLER_NAME)
+            handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+            logger.addHandler(handler)
+
+
+def aws_region(secret_id: str) -> str | None:
+    """Return the AWS region the job's clients use: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, or the secret's.
+
+    boto3 reads the same variables (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html);
+    when neither is set, the region of the ``--secret_id`` ARN (the stack passes an ARN) is the job's own.
+
+    Args:
+        secret_id: the ``--secret_id`` argument (a name or an ARN).
+
+    Returns:
+        The region, or None when none is known.
+    """
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    parts = secret_id.split(":")
+    if len(parts) >= 7 and parts[0] == "arn" and parts[2] == "secretsmanager" and parts[3]:
+        return parts[3]
+    return None
+
+
 def build_config(arguments: dict[str, str], secret: dict[str, str]) -> Any:
     """Turn Glue arguments and the Genesys secret into the job's validated Config.
 
@@ -169,15 +221,16 @@ def main(
     argv = sys.argv[1:] if argv is None else argv
     arguments = parse_arguments(argv)
     level = logging.getLevelName(arguments.get("log_level", "INFO").upper())
-    logging.basicConfig(
-        level=level if isinstance(level, int) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    configure_logging(level if isinstance(level, int) else logging.INFO)
     if not isinstance(level, int):
         log.error("--log_level: unknown level %r; use DEBUG, INFO, WARNING or ERROR", arguments["log_level"])
         return 2
-    session = session or boto3.Session()
+    if session is None:
+        region = aws_region(arguments["secret_id"])
+        if region is None:
+            log.error("no AWS region: set AWS_REGION or pass --secret_id as the secret's ARN")
+            return 2
+        session = boto3.Session(region_name=region)
     try:
         config = build_config(arguments, read_genesys_secret(session, arguments["secret_id"]))
         warehouse = (warehouse_factory or open_warehouse)(config)
