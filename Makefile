@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test check fmt bench simulator clean
+.PHONY: venv demo test test-glue-runtime check fmt bench simulator clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## test: the whole suite (starts and stops its own simulator and PostgreSQL)
+## test: the whole suite (starts and stops its own simulator and PostgreSQL), then the job's tests on Glue 5.1
 test: $(STAMP)
 	$(PY) -m pytest
+	$(PY) tests/glue_runtime.py job-tests
+
+## test-glue-runtime: the job's tests in a venv of Glue 5.1's provided modules plus the bundle (cached in .cache/)
+test-glue-runtime: $(STAMP)
+	$(PY) tests/glue_runtime.py job-tests
 
 ## check: lint, format check and strict typing
 check: $(STAMP)
@@ -42,4 +47,4 @@ simulator: $(STAMP)
 	$(VENV)/bin/genesys-etl simulator --port 8787
 
 clean:
-	rm -rf $(VENV) data bench-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data bench-results .pytest_cache .mypy_cache .ruff_cache .cache
