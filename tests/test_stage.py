@@ -97,14 +97,16 @@ def test_local_window_is_written_under_the_run_scoped_folder(tmp_path: Path) -> 
 def test_local_read_back_equals_the_table(tmp_path: Path) -> None:
     table = sample_table()
     staged = open_stage(str(tmp_path), RUN_ID).write_window(table, WINDOW)
-    back = pq.read_table(staged.files[0])
+    # The file alone: pyarrow 22 (Glue 5.1) read_table on a path under run=/window= folders adds them as
+    # hive partition columns; COPY reads the file's own columns.
+    back = pq.ParquetFile(staged.files[0]).read()
     assert back.schema.equals(arrow_schema())
     assert back.equals(table)
 
 
 def test_local_empty_window_writes_a_valid_empty_file_with_the_schema(tmp_path: Path) -> None:
     staged = open_stage(str(tmp_path), RUN_ID).write_window(empty_table(), WINDOW)
-    back = pq.read_table(staged.files[0])
+    back = pq.ParquetFile(staged.files[0]).read()  # the file alone, as above
     assert staged.rows == 0
     assert back.num_rows == 0
     assert back.schema.equals(arrow_schema())
