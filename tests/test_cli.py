@@ -42,6 +42,7 @@ def test_status_reads_the_stored_settle_days_and_never_changes_them(tmp_path: Pa
 
 
 def test_status_without_dates_covers_the_30_days_ending_yesterday(tmp_path: Path) -> None:
+    DuckDBWarehouse(str(tmp_path / "wh.duckdb"), "genesys").ensure_schema()
     status, out = _status(tmp_path)
     assert status == 0
     assert "0 loaded, 0 provisional, 30 missing" in out

@@ -27,7 +27,8 @@ def make(values: dict[str, Any] | None = None, env: dict[str, str] | None = None
 
 def test_defaults_match_the_design() -> None:
     config = make()
-    assert config.time_zone == "UTC"
+    assert config.time_zone is None  # none given: the schema's zone, once the pipeline has read it
+    assert config.zone == "UTC"  # ... and UTC for a new schema (DESIGN.md "Query windows")
     assert config.lookback_days == 7
     assert config.days_per_query == 7
     assert config.metrics == settings.DEFAULT_METRICS
@@ -190,7 +191,7 @@ def test_secrets_never_appear_in_repr_or_str() -> None:
     for text in (repr(config), str(config), f"{config}"):
         assert ENV["GENESYS_CLIENT_SECRET"] not in text
         assert ENV["GENESYS_CLIENT_ID"] not in text
-    assert "time_zone='UTC'" in repr(config)
+    assert "lookback_days=7" in repr(config)
 
 
 def test_config_is_immutable() -> None:

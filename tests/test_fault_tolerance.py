@@ -240,13 +240,9 @@ class _FailsAfterDelete(SqlWarehouse):
     rows_after_delete: int | None = None
     _window: Window | None = None
 
-    def replace_window(
-        self, *, load_id: str, window: Window, staged: StagedFiles, api_calls: int, retries: int
-    ) -> int:
+    def replace_window(self, *, window: Window, **kwargs: Any) -> int:
         self._window = window
-        return super().replace_window(
-            load_id=load_id, window=window, staged=staged, api_calls=api_calls, retries=retries
-        )
+        return super().replace_window(window=window, **kwargs)
 
     def _insert_staged(self, stage: str) -> None:
         window = self._window

@@ -188,6 +188,7 @@ def test_every_statement_of_a_load_is_redshift_syntax_with_bound_values(
         wh.replace_window(
             load_id=load_id,
             window=window,
+            metrics=["nOffered"],
             staged=StagedWindow(uri=f"{tmp_path}/", files=(str(path),), rows=1),
             api_calls=1,
             retries=0,

@@ -97,14 +97,35 @@ def stage_rows(folder: Path, rows: Sequence[dict[str, Any]]) -> StagedWindow:
     return StagedWindow(uri=f"{target}/", files=(str(path),), rows=len(rows))
 
 
+GRID_METRICS: tuple[str, ...] = ("nOffered", "tAnswered", "tHandle")
+
+
 def load(
-    wh: SqlWarehouse, folder: Path, window: Window, rows: Sequence[dict[str, Any]], *, api_calls: int = 1
+    wh: SqlWarehouse,
+    folder: Path,
+    window: Window,
+    rows: Sequence[dict[str, Any]],
+    *,
+    api_calls: int = 1,
+    metrics: Sequence[str] | None = None,
+    shrink_limit: float | None = None,
 ) -> tuple[str, int]:
-    """start_load + stage + replace_window, the way the pipeline calls them; rows get the load id."""
+    """start_load + stage + replace_window, the way the pipeline calls them; rows get the load id.
+
+    ``metrics`` (the cells' metrics) defaults to the grid's three plus any other metric the rows carry.
+    """
+    if metrics is None:
+        metrics = sorted({*GRID_METRICS, *(row["metric"] for row in rows)})
     load_id = wh.start_load(run_id="run-1", trigger="manual", window=window)
     staged = stage_rows(folder, [{**row, "load_id": load_id} for row in rows])
     return load_id, wh.replace_window(
-        load_id=load_id, window=window, staged=staged, api_calls=api_calls, retries=0
+        load_id=load_id,
+        window=window,
+        metrics=metrics,
+        staged=staged,
+        api_calls=api_calls,
+        retries=0,
+        shrink_limit=shrink_limit,
     )
 
 
@@ -264,7 +285,9 @@ def test_failure_after_the_delete_keeps_the_previous_rows(
     bad_id = wh.start_load(run_id="run-2", trigger="manual", window=WINDOW)
     staged = stage_rows(tmp_path, [{**row, "load_id": bad_id} for row in grid(WINDOW, ["q9"])])
     with pytest.raises(WarehouseError, match="injected failure after delete") as caught:
-        wh.replace_window(load_id=bad_id, window=WINDOW, staged=staged, api_calls=2, retries=1)
+        wh.replace_window(
+            load_id=bad_id, window=WINDOW, metrics=GRID_METRICS, staged=staged, api_calls=2, retries=1
+        )
     assert isinstance(caught.value.__cause__, RuntimeError)
     assert "\n" not in str(caught.value)
     wh.fail_load(bad_id, error=str(caught.value), api_calls=2, retries=1)
@@ -292,7 +315,9 @@ def test_a_staged_row_count_mismatch_is_refused(wh: SqlWarehouse, tmp_path: Path
     staged = stage_rows(tmp_path, grid(WINDOW, ["q1"]))
     short = StagedWindow(uri=staged.uri, files=staged.files, rows=staged.rows + 1)
     with pytest.raises(WarehouseError, match="holds 18 rows, the stage wrote 19"):
-        wh.replace_window(load_id=load_id, window=WINDOW, staged=short, api_calls=1, retries=0)
+        wh.replace_window(
+            load_id=load_id, window=WINDOW, metrics=GRID_METRICS, staged=short, api_calls=1, retries=0
+        )
     assert fact_count(wh) == 0
 
 

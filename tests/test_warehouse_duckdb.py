@@ -72,7 +72,9 @@ def test_an_s3_stage_is_refused_with_the_fix(tmp_path: Path) -> None:
     load_id = wh.start_load(run_id="r", trigger="manual", window=window)
     staged = StagedWindow(uri="s3://bucket/p/", files=("s3://bucket/p/part-0.parquet",), rows=1)
     with pytest.raises(WarehouseError, match="use a local --stage folder"):
-        wh.replace_window(load_id=load_id, window=window, staged=staged, api_calls=1, retries=0)
+        wh.replace_window(
+            load_id=load_id, window=window, metrics=["nOffered"], staged=staged, api_calls=1, retries=0
+        )
     assert (
         wh.fetch("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'genesys_stage%'")
         == []

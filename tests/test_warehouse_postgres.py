@@ -207,7 +207,7 @@ def test_the_stand_in_loads_an_s3_stage_under_moto(
             rows=1,
         )
         loaded = postgres_warehouse.replace_window(
-            load_id=load_id, window=window, staged=staged, api_calls=1, retries=0
+            load_id=load_id, window=window, metrics=["nOffered"], staged=staged, api_calls=1, retries=0
         )
     assert loaded == 1
     assert postgres_warehouse.fetch(

@@ -7,11 +7,12 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from genesys_etl import __version__
-from genesys_etl.errors import ConfigError, EtlError
+from genesys_etl.errors import ConfigError, EtlError, RunInterrupted
 
 log = logging.getLogger("genesys_etl")
 
@@ -46,12 +47,24 @@ def _add_dates(parser: argparse.ArgumentParser, *, required: bool = False) -> No
 
 
 def _add_window_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-zone", help="IANA zone the dates are local to (default UTC)")
+    parser.add_argument(
+        "--time-zone", help="IANA zone the dates are local to (default: the schema's, UTC for a new schema)"
+    )
     parser.add_argument(
         "--lookback-days", help="nightly: how many days ending yesterday to (re)load (default 7)"
     )
     parser.add_argument("--days-per-query", help="days per aggregates request, 1..7 (default 7)")
     parser.add_argument("--metrics", help="comma-separated Genesys metric names (default: the 20 queue KPIs)")
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        default=None,
+        help="load a window even when its answer removes more than --shrink-limit of its rows",
+    )
+    parser.add_argument(
+        "--shrink-limit",
+        help="largest share of a window's rows a reload may remove before it is refused (default 0.5)",
+    )
 
 
 def _add_genesys_flags(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the backfill command for the missing days.",
     )
     _add_dates(status)
-    status.add_argument("--time-zone", help="IANA zone the dates are local to (default UTC)")
+    status.add_argument(
+        "--time-zone", help="IANA zone of the schema (default: the one its first load recorded)"
+    )
     _add_warehouse_flags(status)
     status.set_defaults(handler=_cmd_status)
 
@@ -210,13 +225,16 @@ def _run_pipeline(config: Any, out: IO[str], *, progress_bar: bool) -> int:
     from genesys_etl import pipeline
     from genesys_etl.report import format_run_report
 
-    windows = config.windows()
+    try:  # the bar's length; the pipeline plans again in the schema's zone (same number of days)
+        total: int | None = sum(w.day_count for w in config.windows())
+    except ConfigError:
+        total = None
     progress: Callable[[Any], None] | None = None
     bar = None
     if progress_bar:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(w.day_count for w in windows), unit="day", desc="backfill", file=sys.stderr)
+        bar = tqdm(total=total, unit="day", desc="backfill", file=sys.stderr)
 
         def progress(item: Any) -> None:
             assert bar is not None
@@ -228,7 +246,11 @@ def _run_pipeline(config: Any, out: IO[str], *, progress_bar: bool) -> int:
     finally:
         if bar is not None:
             bar.close()
-    out.write(format_run_report(report, config))
+    # Rerun commands name the zone the run loaded in (the schema's), even when none was given.
+    out.write(format_run_report(report, config.with_changes(time_zone=report.time_zone or None)))
+    if report.stopped is not None:
+        out.flush()
+        raise report.stopped  # after the report: main() adds the one error line on stderr
     return report.exit_code
 
 
@@ -283,6 +305,8 @@ def _cmd_plan(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) ->
     config = _load_config(args, env, offline=True)
     for body in plan_bodies(config):
         out.write(json.dumps(body) + "\n")
+    for day in config.skipped_days():
+        sys.stderr.write(f"note: {day} does not exist in {config.zone} (its clocks skipped it): not asked\n")
     return 0
 
 
@@ -310,18 +334,29 @@ def _cmd_lint(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) ->
 def _cmd_status(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     from genesys_etl.report import format_coverage
     from genesys_etl.warehouse import open_warehouse
+    from genesys_etl.warehouse.base import resolve_zone
     from genesys_etl.windows import today_in
 
     # Without dates: the 30 days ending yesterday (the nightly range rule, with a longer lookback).
     defaults = {} if (args.start_date or args.end_date) else {"lookback_days": 30}
     config = _load_config(args, env, offline=True, **defaults)
-    start, end = config.date_range()
-    warehouse = open_warehouse(config)
+    warehouse = open_warehouse(config, create=False)  # a read: never creates a warehouse or a table
     try:
-        warehouse.ensure_schema(store_settings=False)  # a read: never change what the view uses
+        if not warehouse.has_schema():
+            msg = (
+                f"{config.warehouse} has no genesys-etl tables in schema {config.schema!r}; load some days "
+                "first (genesys-etl run) or give the --schema you load into"
+            )
+            raise ConfigError("--schema", msg)
+        binding = warehouse.zone_binding()
+        zone = resolve_zone(binding, config.time_zone, schema=config.schema, flag="--time-zone")
+        config = config.with_changes(time_zone=zone)
+        start, end = config.date_range()
         stored = None if args.settle_days is not None else warehouse.stored_settle_days()
         settle_days = config.settle_days if stored is None else stored
-        days = warehouse.coverage(start, end, settle_days=settle_days, today=today_in(config.time_zone))
+        days = warehouse.coverage(
+            start, end, settle_days=settle_days, today=today_in(zone), time_zone=zone
+        )
     finally:
         warehouse.close()
     out.write(format_coverage(days, config))
@@ -368,11 +403,21 @@ def main(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     handler: Callable[[argparse.Namespace, Mapping[str, str], IO[str]], int] = args.handler
+    if argv is None and threading.current_thread() is threading.main_thread():
+        from genesys_etl.pipeline import stop_on_signals
+
+        stop_on_signals()  # a real command line: SIGTERM/SIGINT end a run cleanly (exit 143/130)
     try:
         return handler(args, os.environ if env is None else env, sys.stdout if out is None else out)
     except EtlError as err:
         message = " ".join(str(err).split())  # one line, whatever a library put in it
         sys.stderr.write(f"genesys-etl {args.command}: error: {message}\n")
+        return err.exit_code
+    except RunInterrupted as err:
+        sys.stderr.write(
+            f"genesys-etl {args.command}: stopped by {err.signal_name}; the window in flight was rolled "
+            "back and recorded failed, rerun the days the report lists\n"
+        )
         return err.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("genesys-etl: interrupted\n")

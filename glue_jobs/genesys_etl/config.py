@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from genesys_etl import settings
 from genesys_etl.errors import ConfigError
-from genesys_etl.windows import Window, nightly_range, plan_windows
+from genesys_etl.windows import Window, nightly_range, plan_windows, skipped_days, today_in
 
 CLIENT_ID_ENV = "GENESYS_CLIENT_ID"
 CLIENT_SECRET_ENV = "GENESYS_CLIENT_SECRET"  # noqa: S105 - the name of an environment variable
@@ -270,11 +270,15 @@ class Config:
     Attributes:
         start_date: first local date to load (inclusive); None for the nightly default.
         end_date: last local date to load (inclusive); None for the nightly default.
-        time_zone: IANA zone the dates are local to.
+        time_zone: IANA zone the dates are local to; None: the schema's zone (``zone`` until the pipeline
+            has read it from the warehouse: UTC).
         lookback_days: nightly default: this many days ending yesterday.
         days_per_query: most days in one aggregates request (1..``settings.MAX_DAYS_PER_QUERY``).
         metrics: metric names to request.
         settle_days: days younger than this are provisional.
+        allow_shrink: load a window even when its answer removes more than ``shrink_limit`` of the
+            rows its cells hold (the shrink guard is off).
+        shrink_limit: the largest share (0..1) of a window's rows a reload may remove (default 0.5).
         warehouse: ``duckdb:PATH`` or ``redshift``.
         stage: a local folder or ``s3://bucket/prefix``.
         schema: warehouse schema (a plain lower-case identifier).
@@ -299,11 +303,13 @@ class Config:
 
     start_date: date | None = None
     end_date: date | None = None
-    time_zone: str = settings.DEFAULT_TIME_ZONE
+    time_zone: str | None = None
     lookback_days: int = settings.DEFAULT_LOOKBACK_DAYS
     days_per_query: int = settings.DEFAULT_DAYS_PER_QUERY
     metrics: tuple[str, ...] = settings.DEFAULT_METRICS
     settle_days: int = settings.DEFAULT_SETTLE_DAYS
+    allow_shrink: bool = False
+    shrink_limit: float = settings.DEFAULT_SHRINK_LIMIT
     warehouse: str = DEFAULT_WAREHOUSE
     stage: str = DEFAULT_STAGE
     schema: str = settings.DEFAULT_SCHEMA
@@ -331,7 +337,8 @@ class Config:
         if start is not None and end is not None and end < start:
             msg = f"{end} is before --start-date {start}; swap them (both dates are inclusive)"
             raise ConfigError("--end-date", msg)
-        check_time_zone(self.time_zone)
+        if self.time_zone is not None:
+            check_time_zone(self.time_zone)
         _check_int(
             self.lookback_days,
             "--lookback-days",
@@ -348,6 +355,15 @@ class Config:
         )
         set_(self, "metrics", _check_metrics(self.metrics))
         _check_int(self.settle_days, "--settle-days", 0, None, "give 0 or more days (default 3)")
+        if not isinstance(self.allow_shrink, bool):
+            raise ConfigError("--allow-shrink", f"{self.allow_shrink!r} is not true or false")
+        limit = _check_positive_float(
+            self.shrink_limit, "--shrink-limit", allow_zero=True, fix="give a share from 0 to 1, e.g. 0.5"
+        )
+        if limit > 1:
+            msg = f"{limit:g} is more than 1; give a share from 0 to 1, e.g. 0.5"
+            raise ConfigError("--shrink-limit", msg)
+        set_(self, "shrink_limit", limit)
         _check_warehouse(self.warehouse)
         _check_stage(self.stage)
         _check_schema(self.schema)
@@ -438,6 +454,11 @@ class Config:
         return repr(self)
 
     @property
+    def zone(self) -> str:
+        """The zone the dates are local to: ``time_zone``, or UTC when none was given (yet)."""
+        return self.time_zone or settings.DEFAULT_TIME_ZONE
+
+    @property
     def duckdb_path(self) -> str | None:
         """The DuckDB file of a ``duckdb:PATH`` warehouse, or None for Redshift."""
         return self.warehouse[len("duckdb:") :] if self.warehouse.startswith("duckdb:") else None
@@ -493,13 +514,19 @@ class Config:
             ``(start_date, end_date)``.
 
         Raises:
-            ConfigError: when only ``start_date`` is given and it is after yesterday.
+            ConfigError: when only ``start_date`` is given and it is after yesterday, or a date is after
+                today (there is nothing to load yet; today itself may be named, it is incomplete).
         """
+        today = today_in(self.zone, now)
+        for value, flag in ((self.start_date, "--start-date"), (self.end_date, "--end-date")):
+            if value is not None and value > today:
+                msg = f"{value} is after today ({today} in {self.zone}); Genesys has no data for it yet"
+                raise ConfigError(flag, msg)
         if self.start_date is not None and self.end_date is not None:
             return self.start_date, self.end_date
         if self.end_date is not None:
             return self.end_date - timedelta(days=self.lookback_days - 1), self.end_date
-        start, yesterday = nightly_range(self.lookback_days, self.time_zone, now)
+        start, yesterday = nightly_range(self.lookback_days, self.zone, now)
         if self.start_date is None:
             return start, yesterday
         if self.start_date > yesterday:
@@ -516,7 +543,16 @@ class Config:
             now: an aware instant to use instead of the clock (tests).
         """
         start, end = self.date_range(now)
-        return list(plan_windows(start, end, self.days_per_query, self.time_zone))
+        return list(plan_windows(start, end, self.days_per_query, self.zone))
+
+    def skipped_days(self, now: datetime | None = None) -> list[date]:
+        """Return the dates of this run's range that do not exist in its zone (never sent).
+
+        Args:
+            now: an aware instant to use instead of the clock (tests).
+        """
+        start, end = self.date_range(now)
+        return skipped_days(start, end, self.zone)
 
 
 def _parse_value(name: str, raw: Any) -> Any:
@@ -538,14 +574,14 @@ def _parse_value(name: str, raw: Any) -> Any:
             except ValueError:
                 raise ConfigError(flag, f"{raw!r} is not a whole number") from None
         return raw
-    if name in ("max_retry_wait", "timeout"):
+    if name in ("max_retry_wait", "timeout", "shrink_limit"):
         if isinstance(raw, str):
             try:
                 return float(raw.strip())
             except ValueError:
                 raise ConfigError(flag, f"{raw!r} is not a number of seconds") from None
         return raw
-    if name in ("keep_staged", "offline"):
+    if name in ("keep_staged", "offline", "allow_shrink"):
         if isinstance(raw, str):
             text = raw.strip().lower()
             if text in _TRUE:

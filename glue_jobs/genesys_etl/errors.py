@@ -60,6 +60,19 @@ class RetryBudgetExceededError(GenesysApiError):
     """Genesys asked us to wait longer than allowed, or retries ran out."""
 
 
+class GenesysUnreachableError(EtlError):
+    """The host does not resolve or refuses the connection: every later call of the run would too.
+
+    Args:
+        message: names the host and what to check.
+        host: the host that could not be reached (``host:port`` for a refused connection).
+    """
+
+    def __init__(self, message: str, *, host: str) -> None:
+        self.host = host
+        super().__init__(message)
+
+
 class ResponseShapeError(EtlError):
     """A 200 answer whose body is not the documented shape (empty, HTML, wrong JSON)."""
 
@@ -70,3 +83,43 @@ class WarehouseError(EtlError):
 
 class StageError(EtlError):
     """Staging Parquet failed (unwritable folder, S3 refused)."""
+
+
+class ShrinkGuardError(WarehouseError):
+    """A reload would remove most of the rows its cells hold; refused unless forced (``--allow-shrink``).
+
+    Args:
+        window: the window, as text.
+        rows_before: rows the window's cells (days × metrics) hold now.
+        rows_after: rows the new answer has for them.
+        limit: the largest share of ``rows_before`` a reload may remove (``--shrink-limit``).
+    """
+
+    def __init__(self, window: str, *, rows_before: int, rows_after: int, limit: float) -> None:
+        self.rows_before = rows_before
+        self.rows_after = rows_after
+        self.limit = limit
+        removed = 1 - rows_after / rows_before if rows_before else 0.0
+        super().__init__(
+            f"shrink guard: window {window} holds {rows_before} rows but Genesys answered {rows_after} "
+            f"(would remove {removed:.0%}, more than --shrink-limit {limit:g} allows); the old rows stay. "
+            "An empty or partial answer (an outage, a role that lost a division) looks like this: "
+            "check it, then rerun with --allow-shrink if the drop is real"
+        )
+
+
+class RunInterrupted(BaseException):
+    """The process was asked to stop (SIGTERM from Glue's stop or timeout, or SIGINT).
+
+    Derives from ``BaseException`` like ``KeyboardInterrupt`` so that no ``except Exception`` swallows it.
+
+    Args:
+        signal_name: ``SIGTERM`` or ``SIGINT``.
+        exit_code: the conventional status, 128 + the signal number (143 for SIGTERM).
+    """
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+        self.report: object | None = None  # the pipeline attaches the run report so far
+        super().__init__(f"stopped by {signal_name}")

@@ -15,7 +15,7 @@ import isodate
 from genesys_etl import settings
 from genesys_etl.config import check_time_zone, closest_match
 from genesys_etl.errors import ConfigError
-from genesys_etl.windows import Window, format_instant, local_midnight, today_in
+from genesys_etl.windows import Window, format_instant, local_midnight, midnight_exists, today_in
 
 # Top-level fields of ConversationAggregationQuery (reference/genesys-analytics-api.md).
 _BODY_FIELDS: tuple[str, ...] = (
@@ -410,8 +410,40 @@ class _Linter:
             return
         if self.start is None or self.end is None:
             return
+        if "T" not in value.strip().upper() and self.midnight_gap_in_interval():
+            return
         if not self.tiles(value.strip().upper(), self.start, self.end):
             self.granularity_does_not_tile(value)
+
+    def midnight_gap_in_interval(self) -> bool:
+        """Flag calendar buckets over a day whose local midnight the zone skips; True when flagged.
+
+        Where Genesys puts a ``P1D`` boundary after a skipped midnight is documented nowhere (a
+        ``ZonedDateTime.plusDays`` reading drifts every later bucket to 01:00), so such a day must be
+        asked for on its own, without granularity (one bucket: the whole interval).
+        """
+        assert self.start is not None
+        assert self.end is not None
+        zone = zoneinfo.ZoneInfo(self.zone)
+        day = self.start.astimezone(zone).date()
+        for _ in range(_MAX_BUCKETS):
+            first_instant = local_midnight(day, self.zone)
+            if _utc(first_instant) >= _utc(self.end):
+                return False
+            if _utc(first_instant) >= _utc(self.start) and not midnight_exists(day, self.zone):
+                window = Window(day, day, self.zone)
+                message = (
+                    f"{day} has no local midnight in {self.zone} (the clocks skip from 00:00 to "
+                    f"{first_instant:%H:%M}); where Genesys puts calendar buckets after it is undocumented"
+                )
+                fix = (
+                    f"ask for {day} on its own and leave granularity out (one bucket, the whole day): "
+                    f"{_pair('interval', window.interval)}; query the other days separately"
+                )
+                self.add("granularity", message, fix)
+                return True
+            day += timedelta(days=1)
+        return False
 
     def tiles(self, granularity: str, start: datetime, end: datetime) -> bool:
         zone = zoneinfo.ZoneInfo(self.zone)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from genesys_etl.client import GenesysClient
-from genesys_etl.errors import EtlError, GenesysAuthError
+from genesys_etl.errors import (
+    EtlError,
+    GenesysAuthError,
+    GenesysUnreachableError,
+    RunInterrupted,
+    ShrinkGuardError,
+)
 from genesys_etl.query import build_query
 from genesys_etl.stage import Stage, StagedWindow, open_stage
 from genesys_etl.transform import flatten_response
@@ -23,6 +30,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NOT_ATTEMPTED = "not attempted"
+# Errors every later call of the run would repeat: the run stops at the first one (the later windows
+# and the queue listing are reported as not attempted, with the command that reruns them).
+_STOPS_RUN = (GenesysAuthError, GenesysUnreachableError)
+
+
+class _RunStoppedError(Exception):
+    """Internal: a window hit an error that stops the run; carries the window's report."""
+
+    def __init__(self, report: WindowReport, cause: EtlError | RunInterrupted) -> None:
+        super().__init__(str(cause))
+        self.report = report
+        self.cause = cause
+
 
 @dataclass
 class WindowReport:
@@ -30,7 +51,7 @@ class WindowReport:
 
     Attributes:
         window: the local days loaded.
-        status: ``succeeded`` or ``failed``.
+        status: ``succeeded``, ``failed``, or ``not attempted`` (an earlier window stopped the run).
         api_calls: aggregate requests sent for it, retries included.
         retries: retried requests.
         rows: rows now in the warehouse for the window (0 when failed).
@@ -38,6 +59,7 @@ class WindowReport:
         unattributed_rows: metric rows Genesys returned without a queue (kept out of the queue grain).
         error: one-line reason when failed.
         timings: seconds per step (``extract``, ``transform``, ``stage``, ``load``) for the steps that ran.
+        shrink: ``(rows before, rows answered)`` when the shrink guard refused the window.
     """
 
     window: Window
@@ -49,11 +71,24 @@ class WindowReport:
     unattributed_rows: int = 0
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    shrink: tuple[int, int] | None = None
 
 
 @dataclass
 class RunReport:
-    """The outcome of a run: one entry per window plus the queue refresh."""
+    """The outcome of a run: one entry per window plus the queue refresh.
+
+    Attributes:
+        run_id: the run's id.
+        trigger: nightly, backfill or manual.
+        windows: one report per window, in date order.
+        queues_listed: queues in the listing, when it was refreshed.
+        queue_error: why the queue refresh failed.
+        seconds: wall time.
+        stopped: what stopped the run early (refused credentials, unreachable host, SIGTERM/SIGINT).
+        time_zone: the zone the run loaded in (the schema's).
+        skipped_days: dates of the range that do not exist in the zone (never sent).
+    """
 
     run_id: str
     trigger: str
@@ -61,6 +96,9 @@ class RunReport:
     queues_listed: int | None = None
     queue_error: str | None = None
     seconds: float = 0.0
+    stopped: EtlError | RunInterrupted | None = None
+    time_zone: str = ""
+    skipped_days: list[date] = field(default_factory=list)
 
     @property
     def failed(self) -> list[WindowReport]:
@@ -70,7 +108,7 @@ class RunReport:
     @property
     def ok(self) -> bool:
         """True when every window loaded and the queue listing refreshed."""
-        return not self.failed and self.queue_error is None
+        return not self.failed and self.queue_error is None and self.stopped is None
 
     @property
     def exit_code(self) -> int:
@@ -102,6 +140,7 @@ def run(
     stage: Stage | None = None,
     progress: ProgressCallback | None = None,
     now: datetime | None = None,
+    zone_flag: str = "--time-zone",
 ) -> RunReport:
     """Run the job for the configured dates: every window independently, then the queue refresh.
 
@@ -113,47 +152,88 @@ def run(
         progress: called after each window with its report.
         now: the run's clock: plans the nightly range and stamps ``loaded_at`` (tests move it); the
             real clock when None.
+        zone_flag: how to name the zone option in a refusal (``--time_zone`` for the Glue job).
 
     Returns:
         The run report. A failed window is recorded in ``load_runs`` and in the report; the others
-        still load.
+        still load. Refused credentials or an unreachable Genesys host stop the run instead: the
+        report's ``stopped`` holds the error, the later windows are ``not attempted`` and the queue
+        listing is skipped.
+
+        SIGTERM or SIGINT (``RunInterrupted``) stops it the same way: the window in flight rolls
+        back and is recorded ``failed``.
 
     Raises:
-        EtlError: what stops the whole run: the warehouse or stage cannot be opened, or Genesys refuses
-            the credentials (``GenesysAuthError``, after recording the window it happened in as failed).
+        EtlError: the warehouse or stage cannot be opened, or the run's zone differs from the
+            schema's (``ConfigError``, before any call to Genesys).
     """
     started = time.monotonic()
-    windows = config.windows(now)
     report = RunReport(run_id=config.run_id, trigger=config.trigger)
-    log.info(
-        "run %s (%s): %d day(s) %s..%s in %s, %d window(s) of <= %d day(s)",
-        config.run_id,
-        config.trigger,
-        sum(w.day_count for w in windows),
-        windows[0].start_date if windows else "-",
-        windows[-1].end_date if windows else "-",
-        config.time_zone,
-        len(windows),
-        config.days_per_query,
-    )
     with ExitStack() as resources:
-        if client is None:
-            client = resources.enter_context(GenesysClient.from_config(config))
         if warehouse is None:
             warehouse = open_warehouse(config)
             resources.callback(warehouse.close)
+        warehouse.ensure_schema()
+        # One reporting zone per schema, settled before any call to Genesys (a refusal exits 2).
+        config = config.with_changes(time_zone=warehouse.bind_time_zone(config.time_zone, flag=zone_flag))
+        windows = config.windows(now)
+        report.time_zone = config.zone
+        report.skipped_days = config.skipped_days(now)
+        log.info(
+            "run %s (%s): %d day(s) %s..%s in %s, %d window(s) of <= %d day(s)",
+            config.run_id,
+            config.trigger,
+            sum(w.day_count for w in windows),
+            windows[0].start_date if windows else "-",
+            windows[-1].end_date if windows else "-",
+            config.zone,
+            len(windows),
+            config.days_per_query,
+        )
+        for day in report.skipped_days:
+            log.warning("%s does not exist in %s (the clocks skipped it): nothing to load", day, config.zone)
+        if client is None:
+            client = resources.enter_context(GenesysClient.from_config(config))
         if stage is None:
             stage = open_stage(config.stage, config.run_id)
-        warehouse.ensure_schema()
         for window in windows:
-            window_report = _load_window(config, window, client, warehouse, stage, now)
+            if report.stopped is not None:
+                report.windows.append(WindowReport(window=window, status=NOT_ATTEMPTED))
+                continue
+            try:
+                window_report = _load_window(config, window, client, warehouse, stage, now)
+            except _RunStoppedError as stop:
+                window_report, report.stopped = stop.report, stop.cause
+            except RunInterrupted as stop:  # between two steps, outside the window's own handling
+                window_report, report.stopped = WindowReport(window=window, status=NOT_ATTEMPTED), stop
             report.windows.append(window_report)
             if progress is not None:
                 progress(window_report)
-        _refresh_queues(client, warehouse, report)
+        if report.stopped is None:
+            try:
+                _refresh_queues(client, warehouse, report)
+            except RunInterrupted as stop:
+                report.stopped, report.queue_error = stop, f"interrupted: {stop}"
     report.seconds = time.monotonic() - started
     log.info("run %s finished: %s", config.run_id, report.totals())
     return report
+
+
+def stop_on_signals() -> None:
+    """Make SIGTERM and SIGINT raise ``RunInterrupted`` in the main thread, so a run stops cleanly.
+
+    Glue stops a job run (a stop request or its timeout) with SIGTERM (AWS Glue docs, "Stopping a job
+    run"); Python's default would end the process at once, with no message and the window's
+    ``load_runs`` row left ``running``. Raised instead, the window in flight rolls back and is
+    recorded ``failed``, the report is printed, and the process exits 143 (130 for SIGINT).
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        del frame
+        raise RunInterrupted(signal.Signals(signum).name, 128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def _load_window(
@@ -169,7 +249,7 @@ def _load_window(
     calls_before, retries_before = client.stats.api_calls, client.stats.retries
     result = WindowReport(window=window, status="failed")
     load_id: str | None = None
-    fatal: GenesysAuthError | None = None
+    fatal: EtlError | RunInterrupted | None = None
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
@@ -192,13 +272,27 @@ def _load_window(
         result.api_calls = client.stats.api_calls - calls_before
         result.retries = client.stats.retries - retries_before
         result.rows = warehouse.replace_window(
-            load_id=load_id, window=window, staged=staged, api_calls=result.api_calls, retries=result.retries
+            load_id=load_id,
+            window=window,
+            metrics=config.metrics,
+            staged=staged,
+            api_calls=result.api_calls,
+            retries=result.retries,
+            shrink_limit=None if config.allow_shrink else config.shrink_limit,
         )
         lap("load")
         result.status = "succeeded"
-    except GenesysAuthError as err:
-        # Refused credentials fail every later call too: record this window, then stop the run.
+    except _STOPS_RUN as err:
+        # Every later call would fail the same way: record this window, then stop the run.
         fatal = err
+        result.error = str(err)
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        # Glue stops a job (stop request, timeout) with SIGTERM: the transaction in flight has rolled
+        # back (SqlWarehouse._transaction); record why, then stop the run.
+        fatal = err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", 130)
+        result.error = f"interrupted: {fatal} before the window committed; its old rows stay"
+    except ShrinkGuardError as err:
+        result.shrink = (err.rows_before, err.rows_after)
         result.error = str(err)
     except EtlError as err:
         result.error = str(err)
@@ -216,7 +310,7 @@ def _load_window(
         if load_id is not None:
             _record_failure(warehouse, load_id, result)
         if fatal is not None:
-            raise fatal
+            raise _RunStoppedError(result, fatal)
     else:
         log.info(
             "window %s: %d day(s), %d call(s), %d retr%s, %d rows, %.2fs",
@@ -256,8 +350,9 @@ def _refresh_queues(client: GenesysClient, warehouse: Warehouse, report: RunRepo
         warehouse.refresh_queues(queues, datetime.now(tz=UTC))
         report.queues_listed = len(queues)
         log.info("queues: %d listed", len(queues))
-    except GenesysAuthError:
-        raise
     except EtlError as err:
         report.queue_error = str(err)
+        if isinstance(err, _STOPS_RUN):
+            report.stopped = err
+            return
         log.error("queue refresh failed: %s", err)

@@ -19,6 +19,12 @@ def build_query(window: Window, metrics: Sequence[str]) -> dict[str, Any]:
     The interval is written with the local UTC offset at each end and ``timeZone`` names the zone, so
     ``P1D`` buckets start at local midnight (23 h / 25 h on DST days).
 
+    A day whose local midnight the zone skips (e.g. America/Santiago on 2026-09-06, which starts at
+    01:00) is always a window of its own and is sent without ``granularity``: Genesys documents the
+    default as one bucket spanning the whole interval, while where it would put ``P1D`` boundaries
+    after a skipped midnight is documented nowhere (reference/genesys-analytics-api.md, "The
+    aggregate query body").
+
     Args:
         window: whole local days to ask for.
         metrics: metric names (validated by ``Config``).
@@ -33,13 +39,13 @@ def build_query(window: Window, metrics: Sequence[str]) -> dict[str, Any]:
     if not metrics:
         msg = "an aggregates query needs at least one metric"
         raise ValueError(msg)
-    return {
-        "interval": window.interval,
-        "granularity": settings.DEFAULT_GRANULARITY,
-        "timeZone": window.time_zone,
-        "groupBy": list(settings.DEFAULT_GROUP_BY),
-        "metrics": list(metrics),
-    }
+    body: dict[str, Any] = {"interval": window.interval}
+    if not window.starts_after_midnight_gap:
+        body["granularity"] = settings.DEFAULT_GRANULARITY
+    body.update(
+        {"timeZone": window.time_zone, "groupBy": list(settings.DEFAULT_GROUP_BY), "metrics": list(metrics)}
+    )
+    return body
 
 
 def plan_bodies(config: Config, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -67,7 +67,7 @@ def format_run_report(report: RunReport, config: Config, *, glue_job: str | None
             totals["retries"],
             totals["rows"],
             f"{report.seconds:.2f}",
-            "ok" if report.ok else f"{totals['failed']} window(s) failed",
+            "ok" if report.ok else _failed_summary(report),
         )
     )
     text = format_table(("window", "days", "api calls", "retries", "rows", "seconds", "status"), rows)
@@ -80,13 +80,33 @@ def format_run_report(report: RunReport, config: Config, *, glue_job: str | None
         text += f"queue listing failed: {report.queue_error}\n"
     elif report.queues_listed is not None:
         text += f"queues listed: {report.queues_listed}\n"
-    failed = [(item.window.start_date, item.window.end_date) for item in report.failed]
+    if report.stopped is not None:
+        reason = " ".join(str(report.stopped).split())
+        skipped = "" if report.queue_error else "; the later windows and the queue listing were not attempted"
+        text += f"the run stopped: {reason}{skipped}\n"
+    for day in report.skipped_days:
+        text += f"{day} does not exist in {report.time_zone} (the clocks skipped it): not asked for\n"
+    failed = [(item.window.start_date, item.window.end_date) for item in report.failed if item.shrink is None]
     if failed:
         text += "rerun the failed days with:\n"
         text += "".join(
             f"  {command}\n" for command in backfill_commands(merge_ranges(failed), config, glue_job=glue_job)
         )
+    shrunk = [(item.window.start_date, item.window.end_date) for item in report.failed if item.shrink]
+    if shrunk:
+        text += (
+            "the shrink guard kept the old rows of these days; once you have checked that Genesys "
+            "really has fewer rows now, force the reload with:\n"
+        )
+        commands = backfill_commands(merge_ranges(shrunk), config, glue_job=glue_job, force_shrink=True)
+        text += "".join(f"  {command}\n" for command in commands)
     return text
+
+
+def _failed_summary(report: RunReport) -> str:
+    skipped = sum(1 for item in report.windows if item.status == "not attempted")
+    failed = len(report.failed) - skipped
+    return f"{failed} window(s) failed" + (f", {skipped} not attempted" if skipped else "")
 
 
 def merge_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
@@ -121,7 +141,11 @@ _RERUN_FIELDS: tuple[str, ...] = (
     "iam_role",
     "requests_per_minute",
     "max_retry_wait",
+    "allow_shrink",
+    "shrink_limit",
 )
+# Boolean fields: a CLI flag without a value (``--allow-shrink``), ``true`` as a Glue argument.
+_SWITCH_FIELDS: frozenset[str] = frozenset({"allow_shrink"})
 # The subset a Glue job run accepts (the rest is the job's own wiring).
 GLUE_FORWARDED_FIELDS: tuple[str, ...] = (
     "time_zone",
@@ -131,6 +155,8 @@ GLUE_FORWARDED_FIELDS: tuple[str, ...] = (
     "schema",
     "requests_per_minute",
     "max_retry_wait",
+    "allow_shrink",
+    "shrink_limit",
 )
 
 
@@ -151,7 +177,10 @@ def changed_settings(config: Config, fields: Sequence[str] = _RERUN_FIELDS) -> d
         value = getattr(config, name)
         if value is None or value == defaults.get(name):
             continue
-        changed[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+        if isinstance(value, bool):
+            changed[name] = "true" if value else "false"
+        else:
+            changed[name] = ",".join(value) if isinstance(value, tuple) else str(value)
     if config.region is None:
         changed["api_url"] = config.api_url
         derived = {config.api_url, config.api_url.replace("://api.", "://login.", 1)}
@@ -163,7 +192,11 @@ def changed_settings(config: Config, fields: Sequence[str] = _RERUN_FIELDS) -> d
 
 
 def backfill_commands(
-    ranges: Iterable[tuple[date, date]], config: Config, *, glue_job: str | None = None
+    ranges: Iterable[tuple[date, date]],
+    config: Config,
+    *,
+    glue_job: str | None = None,
+    force_shrink: bool = False,
 ) -> list[str]:
     """Ready-to-run ``genesys-etl backfill`` commands for date ranges, with every flag that matters.
 
@@ -171,6 +204,7 @@ def backfill_commands(
         ranges: inclusive date ranges to load.
         config: the configuration whose settings the commands keep (never its credentials).
         glue_job: when the run was a Glue job, the job's name: the commands start Glue runs of it.
+        force_shrink: add ``--allow-shrink`` (reloads the shrink guard refused).
 
     Returns:
         One command line per range.
@@ -181,7 +215,12 @@ def backfill_commands(
     else:
         settings_ = changed_settings(config)
         prefix = "genesys-etl backfill"
-    extra = "".join(f" --{name.replace('_', '-')} {shlex.quote(value)}" for name, value in settings_.items())
+    if force_shrink:
+        settings_["allow_shrink"] = "true"
+    extra = "".join(
+        f" --{name.replace('_', '-')}" + ("" if name in _SWITCH_FIELDS else f" {shlex.quote(value)}")
+        for name, value in settings_.items()
+    )
     return [
         f"{prefix} --start-date {start.isoformat()} --end-date {end.isoformat()}{extra}"
         for start, end in ranges
@@ -198,21 +237,33 @@ def format_coverage(days: Sequence[Any], config: Config) -> str:
     Returns:
         Text for the terminal.
     """
+    zone = config.zone
+    mixed = [item for item in days if any(z != zone for z in getattr(item, "zones", ()))]
     rows = [
         (
             item.day.isoformat(),
-            item.status,
+            "skipped (not a day in this zone)" if item.status == "nonexistent" else item.status,
             item.rows,
             item.last_loaded_at.isoformat(timespec="seconds") if item.last_loaded_at else None,
         )
         for item in days
     ]
-    text = format_table(("day", "status", "rows", "last load (UTC)"), rows)
+    text = f"schema {config.schema}, days local to {zone}\n"
+    text += format_table(("day", "status", "rows", "last load (UTC)"), rows)
     counts = {
         status: sum(1 for item in days if item.status == status)
-        for status in ("loaded", "provisional", "missing")
+        for status in ("loaded", "provisional", "missing", "nonexistent")
     }
-    text += f"{counts['loaded']} loaded, {counts['provisional']} provisional, {counts['missing']} missing\n"
+    text += f"{counts['loaded']} loaded, {counts['provisional']} provisional, {counts['missing']} missing"
+    text += f", {counts['nonexistent']} not in {zone}\n" if counts["nonexistent"] else "\n"
+    if mixed:
+        other = sorted({z for item in mixed for z in item.zones if z != zone})
+        text += (
+            f"{len(mixed)} day(s) hold rows loaded in {', '.join(other)}, not in the schema's zone {zone}: "
+            "their totals overlap neighbouring days. Reload them in the schema's zone with:\n"
+        )
+        ranges = merge_ranges((item.day, item.day) for item in mixed)
+        text += "".join(f"  {command}\n" for command in backfill_commands(ranges, config))
     missing = merge_ranges((item.day, item.day) for item in days if item.status == "missing")
     if missing:
         text += "load the missing days with:\n"

@@ -41,6 +41,10 @@ DEFAULT_DAYS_PER_QUERY = 7
 # (reference/genesys-analytics-api.md "Limits"): the setting may be raised, never by default.
 MAX_DAYS_PER_QUERY = 7
 DEFAULT_SETTLE_DAYS = 3
+# Shrink guard: a reload may remove at most this share of the rows its cells (days × metrics) hold.
+# Genesys corrections move counts by a few percent; losing more than half of a window's rows is an
+# empty or partial answer (an outage, an OAuth role that lost a division), not a correction.
+DEFAULT_SHRINK_LIMIT = 0.5
 DEFAULT_SCHEMA = "genesys"
 
 # Transport policy (reference/genesys-analytics-api.md "Errors and rate limits").

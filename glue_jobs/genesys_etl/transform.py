@@ -173,7 +173,12 @@ class _IntervalParser:
         if start_us < self._low or end_us > self._high:
             msg = f"data[].interval {interval} lies outside the requested window {self._window.interval}"
             raise ResponseShapeError(msg)
-        local_day = start.astimezone(self._zone).date()
+        # A one-day window holds one local day whatever bucket bounds Genesys chose for it (a day
+        # after a skipped midnight is asked for without granularity, see query.build_query).
+        if self._window.day_count == 1:
+            local_day = self._window.start_date
+        else:
+            local_day = start.astimezone(self._zone).date()
         return (local_day - _EPOCH_DATE).days, start_us, end_us
 
 

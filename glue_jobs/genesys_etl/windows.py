@@ -30,6 +30,45 @@ def local_midnight(day: date, time_zone: str) -> datetime:
     return aware
 
 
+def midnight_exists(day: date, time_zone: str) -> bool:
+    """Tell whether ``day`` 00:00 exists on the wall clock of ``time_zone``.
+
+    Zones such as America/Santiago, America/Havana or Asia/Beirut move their clocks at midnight:
+    on those days the local day starts at 01:00. Genesys documents nothing about how it places
+    ``P1D`` buckets after such a midnight, so the job queries these days on their own.
+
+    Args:
+        day: a local calendar date.
+        time_zone: an IANA zone name.
+    """
+    return local_midnight(day, time_zone).replace(tzinfo=None) == datetime.combine(day, time.min)
+
+
+def day_exists(day: date, time_zone: str) -> bool:
+    """Tell whether local ``day`` has any instant in ``time_zone`` (a date-line jump can skip a day).
+
+    Args:
+        day: a local calendar date.
+        time_zone: an IANA zone name.
+    """
+    return local_midnight(day, time_zone) < local_midnight(day + timedelta(days=1), time_zone)
+
+
+def skipped_days(start_date: date, end_date: date, time_zone: str) -> list[date]:
+    """Return the local dates of an inclusive range that do not exist in ``time_zone``.
+
+    Args:
+        start_date: first local date (inclusive).
+        end_date: last local date (inclusive).
+        time_zone: an IANA zone name.
+
+    Returns:
+        e.g. ``[2011-12-30]`` for Pacific/Apia, which jumped from 29 to 31 December 2011.
+    """
+    days = (end_date - start_date).days + 1
+    return [d for d in (start_date + timedelta(days=i) for i in range(days)) if not day_exists(d, time_zone)]
+
+
 def format_instant(moment: datetime) -> str:
     """Format an aware datetime as Genesys expects: millisecond precision and a numeric offset.
 
@@ -70,6 +109,11 @@ class Window:
         return local_midnight(self.end_date + timedelta(days=1), self.time_zone)
 
     @property
+    def starts_after_midnight_gap(self) -> bool:
+        """True when the window is a day whose local midnight the zone skips (planned on its own)."""
+        return not midnight_exists(self.start_date, self.time_zone)
+
+    @property
     def interval(self) -> str:
         """The ISO-8601 ``start/end`` interval string for the aggregates query."""
         return f"{format_instant(self.start)}/{format_instant(self.end)}"
@@ -93,6 +137,10 @@ class Window:
 def plan_windows(start_date: date, end_date: date, days_per_query: int, time_zone: str) -> Iterator[Window]:
     """Split an inclusive range of local dates into consecutive windows of at most ``days_per_query`` days.
 
+    A day whose local midnight the zone skips (``midnight_exists`` is false) is a window of its own,
+    and a day that does not exist in the zone at all (``day_exists`` is false) is in no window: it is
+    never sent (``skipped_days`` lists it).
+
     Args:
         start_date: first local date (inclusive).
         end_date: last local date (inclusive); not before ``start_date``.
@@ -100,7 +148,7 @@ def plan_windows(start_date: date, end_date: date, days_per_query: int, time_zon
         time_zone: IANA zone the dates are local to.
 
     Yields:
-        Windows in date order, with no gaps and no overlaps, never crossing ``end_date``.
+        Windows in date order, with no overlaps, never crossing ``end_date``.
 
     Raises:
         ValueError: on a reversed range or ``days_per_query`` < 1.
@@ -111,11 +159,26 @@ def plan_windows(start_date: date, end_date: date, days_per_query: int, time_zon
     if days_per_query < 1:
         msg = f"days_per_query must be >= 1, got {days_per_query}"
         raise ValueError(msg)
-    first = start_date
-    while first <= end_date:
-        last = min(first + timedelta(days=days_per_query - 1), end_date)
+    first: date | None = None
+    last = start_date
+    day = start_date
+    while day <= end_date:
+        if not day_exists(day, time_zone) or not midnight_exists(day, time_zone):
+            if first is not None:
+                yield Window(first, last, time_zone)
+                first = None
+            if day_exists(day, time_zone):
+                yield Window(day, day, time_zone)
+        else:
+            if first is not None and (day - first).days >= days_per_query:
+                yield Window(first, last, time_zone)
+                first = None
+            if first is None:
+                first = day
+            last = day
+        day += timedelta(days=1)
+    if first is not None:
         yield Window(first, last, time_zone)
-        first = last + timedelta(days=1)
 
 
 def today_in(time_zone: str, now: datetime | None = None) -> date:

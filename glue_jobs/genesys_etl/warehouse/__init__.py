@@ -11,6 +11,7 @@ from genesys_etl.warehouse.base import (
     SqlWarehouse,
     StagedFiles,
     Warehouse,
+    ZoneBinding,
     classify_day,
     quote_identifier,
     validate_identifier,
@@ -36,6 +37,7 @@ __all__ = [
     "SqlWarehouse",
     "StagedFiles",
     "Warehouse",
+    "ZoneBinding",
     "build_copy_sql",
     "classify_day",
     "open_warehouse",
@@ -60,13 +62,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(msg)
 
 
-def open_warehouse(config: Config) -> Warehouse:
+def open_warehouse(config: Config, *, create: bool = True) -> Warehouse:
     """Open the warehouse a configuration names (the caller closes it).
 
     Args:
         config: ``warehouse`` is ``duckdb:PATH`` or ``redshift``; Redshift also uses
             ``redshift_connection`` (a Glue connection, preferred) or ``redshift_secret_id``, and
             ``iam_role``; both use ``schema`` and ``settle_days``.
+        create: False for read commands: a DuckDB file that does not exist is an error, not created.
 
     Returns:
         A ``DuckDBWarehouse`` or a ``RedshiftWarehouse``.
@@ -79,7 +82,9 @@ def open_warehouse(config: Config) -> Warehouse:
     if spec.startswith(_DUCKDB_PREFIX):
         from genesys_etl.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(spec[len(_DUCKDB_PREFIX) :], config.schema, settle_days=config.settle_days)
+        return DuckDBWarehouse(
+            spec[len(_DUCKDB_PREFIX) :], config.schema, settle_days=config.settle_days, create=create
+        )
     if spec == "redshift":
         if config.redshift_connection:
             connect = partial(redshift_connect_from_glue, config.redshift_connection)

@@ -17,8 +17,8 @@ from typing import Any, Final, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from genesys_etl import settings
-from genesys_etl.errors import WarehouseError
-from genesys_etl.windows import Window
+from genesys_etl.errors import ConfigError, EtlError, ShrinkGuardError, WarehouseError
+from genesys_etl.windows import Window, day_exists
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,10 @@ IDENTIFIER_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 SCHEMA_MIGRATIONS_TABLE: Final = "schema_migrations"
 ETL_SETTINGS_TABLE: Final = "etl_settings"
 SETTLE_DAYS_SETTING: Final = "settle_days"
+TIME_ZONE_SETTING: Final = "time_zone"
 
 LoadStatus = Literal["running", "succeeded", "failed"]
-CoverageStatus = Literal["loaded", "provisional", "missing"]
+CoverageStatus = Literal["loaded", "provisional", "missing", "nonexistent"]
 
 _ERROR_MAX_BYTES: Final = 4000  # load_runs.error is VARCHAR(4096); Redshift counts bytes
 _INSERT_BATCH_ROWS: Final = 200  # rows per multi-row INSERT of the queue listing
@@ -64,16 +65,41 @@ class DayCoverage:
 
     Attributes:
         day: the local date.
-        status: ``loaded`` (settled data), ``provisional`` (latest load too young to be final) or
-            ``missing`` (no successful load covered the day).
+        status: ``loaded`` (settled data), ``provisional`` (latest load too young to be final),
+            ``missing`` (no successful load covered the day) or ``nonexistent`` (the zone skipped the
+            whole date, e.g. Pacific/Apia on 2011-12-30: nothing to load).
         rows: rows of ``queue_metrics_daily`` for the day.
         last_loaded_at: when the latest successful load covering the day finished (UTC), if any.
+        zones: the distinct ``time_zone`` values of the day's rows (more than one, or one that is not
+            the schema's, means the day was loaded in another zone and needs a reload).
     """
 
     day: date
     status: CoverageStatus
     rows: int
     last_loaded_at: datetime | None
+    zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ZoneBinding:
+    """The schema's reporting time zone as stored, and the zones its loads actually used.
+
+    Attributes:
+        stored: the zone recorded in ``etl_settings`` by the first load (None before it).
+        loaded: without a stored zone, the distinct ``time_zone`` values of the succeeded loads and
+            the fact rows (empty when a zone is stored: it is then not scanned for).
+    """
+
+    stored: str | None
+    loaded: tuple[str, ...]
+
+    @property
+    def zone(self) -> str | None:
+        """The schema's zone: the stored one, else the only zone its loads used, else None."""
+        if self.stored is not None:
+            return self.stored
+        return self.loaded[0] if len(self.loaded) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -309,6 +335,39 @@ def classify_day(
     return "provisional" if (reference - day).days < settle_days else "loaded"
 
 
+def resolve_zone(binding: ZoneBinding, requested: str | None, *, schema: str, flag: str) -> str:
+    """Return the zone a run or read of ``schema`` uses, or refuse one that would mix zones.
+
+    Args:
+        binding: what the schema recorded and used.
+        requested: the zone given, or None.
+        schema: the schema's name (for the message).
+        flag: the option to name in errors.
+
+    Returns:
+        The schema's zone; ``requested`` (or UTC) for a schema that has none yet.
+
+    Raises:
+        ConfigError: ``requested`` differs from the schema's zone, or the schema's loads mix zones
+            and none was given.
+    """
+    zone = binding.zone
+    if zone is not None and requested is not None and requested != zone:
+        msg = (
+            f"schema {schema!r} reports in {zone} (recorded by its first load), this run asks for "
+            f"{requested}; days of two zones overlap and would mix. Give {flag} {zone}, or load the "
+            "other zone into another --schema"
+        )
+        raise ConfigError(flag, msg)
+    if zone is None and requested is None and binding.loaded:
+        msg = (
+            f"schema {schema!r} already holds loads in {', '.join(binding.loaded)}; give {flag} with "
+            "the zone it should report in (`genesys-etl status` then lists the days to reload)"
+        )
+        raise ConfigError(flag, msg)
+    return zone or requested or settings.DEFAULT_TIME_ZONE
+
+
 class Warehouse(abc.ABC):
     """A place the job loads windows into: Redshift in AWS, DuckDB locally. Same tables, same rules."""
 
@@ -322,8 +381,24 @@ class Warehouse(abc.ABC):
         """
 
     @abc.abstractmethod
+    def has_schema(self) -> bool:
+        """Tell whether the schema holds this job's tables (a read; readers never create them)."""
+
+    @abc.abstractmethod
     def stored_settle_days(self) -> int | None:
         """Return the ``settle_days`` the view currently uses (None before any load stored one)."""
+
+    @abc.abstractmethod
+    def zone_binding(self) -> ZoneBinding:
+        """Return the schema's stored time zone and the zones its loads used (a read)."""
+
+    @abc.abstractmethod
+    def bind_time_zone(self, requested: str | None, *, flag: str = "--time-zone") -> str:
+        """Return the zone this schema reports in, recording ``requested`` on a schema's first load.
+
+        Raises:
+            ConfigError: ``requested`` differs from the schema's zone (exit 2, before any load).
+        """
 
     @abc.abstractmethod
     def start_load(self, *, run_id: str, trigger: str, window: Window) -> str:
@@ -331,9 +406,20 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def replace_window(
-        self, *, load_id: str, window: Window, staged: StagedFiles, api_calls: int, retries: int
+        self,
+        *,
+        load_id: str,
+        window: Window,
+        metrics: Sequence[str],
+        staged: StagedFiles,
+        api_calls: int,
+        retries: int,
+        shrink_limit: float | None = None,
     ) -> int:
-        """Replace the window's days with the staged rows in one transaction; return the rows loaded."""
+        """Replace the window's cells (days × metrics) with the staged rows in one transaction.
+
+        Returns the rows loaded; ``shrink_limit`` None loads whatever the answer removes.
+        """
 
     @abc.abstractmethod
     def fail_load(self, load_id: str, *, error: str, api_calls: int, retries: int) -> None:
@@ -344,7 +430,9 @@ class Warehouse(abc.ABC):
         """Upsert the queue listing into ``queues``; flag the queues it no longer has inactive."""
 
     @abc.abstractmethod
-    def coverage(self, start: date, end: date, *, settle_days: int, today: date) -> list[DayCoverage]:
+    def coverage(
+        self, start: date, end: date, *, settle_days: int, today: date, time_zone: str | None = None
+    ) -> list[DayCoverage]:
         """Return one ``DayCoverage`` per local day from ``start`` to ``end`` inclusive."""
 
     @abc.abstractmethod
@@ -450,13 +538,18 @@ class SqlWarehouse(Warehouse):
             self._begin()
             yield
             self._commit()
-        except WarehouseError:
+        except EtlError:  # the job's own refusals (WarehouseError, ShrinkGuardError, ConfigError)
             self._safe_rollback()
             raise
         except Exception as err:
             self._safe_rollback()
             msg = f"{action} failed and was rolled back: {one_line(err)}"
             raise WarehouseError(msg) from err
+        except BaseException:
+            # SIGTERM/SIGINT mid-transaction (errors.RunInterrupted, KeyboardInterrupt): roll back
+            # here, so the connection can still record the failure before the process ends.
+            self._safe_rollback()
+            raise
 
     @staticmethod
     def _now() -> datetime:
@@ -509,12 +602,78 @@ class SqlWarehouse(Warehouse):
                 if store_settings:
                     self._store_setting(SETTLE_DAYS_SETTING, str(self.settle_days))
 
+    def has_schema(self) -> bool:
+        """Tell whether the schema holds this job's tables (``schema_migrations``), creating nothing."""
+        rows = self.fetch(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            (self.schema, SCHEMA_MIGRATIONS_TABLE),
+        )
+        return bool(rows and rows[0][0])
+
     def stored_settle_days(self) -> int | None:
         """Return the ``settle_days`` stored in ``etl_settings`` (None when none was stored yet)."""
         rows = self.fetch(
             f"SELECT value FROM {self.qualified(ETL_SETTINGS_TABLE)} WHERE name = ?", (SETTLE_DAYS_SETTING,)
         )
         return int(rows[0][0]) if rows else None
+
+    def zone_binding(self) -> ZoneBinding:
+        """Return the stored reporting zone and every zone the schema's loads and rows used.
+
+        Raises:
+            WarehouseError: a query failed.
+        """
+        with self._mutex, self._transaction("read the schema's time zone"):
+            return self._read_zone_binding()
+
+    def _read_zone_binding(self) -> ZoneBinding:
+        stored = self._query(
+            f"SELECT value FROM {self.qualified(ETL_SETTINGS_TABLE)} WHERE name = ?", (TIME_ZONE_SETTING,)
+        )
+        if stored:
+            return ZoneBinding(stored=str(stored[0][0]), loaded=())
+        # A schema loaded before zones were recorded: what did its loads use? (scanned once per schema)
+        zones = self._query(
+            f"SELECT DISTINCT time_zone FROM {self.qualified(settings.LOAD_RUNS_TABLE)} WHERE status = ? "
+            f"UNION SELECT DISTINCT time_zone FROM {self.qualified(settings.FACT_TABLE)} "
+            "WHERE time_zone IS NOT NULL",
+            ("succeeded",),
+        )
+        return ZoneBinding(
+            stored=None,
+            loaded=tuple(sorted({str(row[0]) for row in zones if row[0] is not None})),
+        )
+
+    def bind_time_zone(self, requested: str | None, *, flag: str = "--time-zone") -> str:
+        """Return the schema's reporting zone; a schema's first load records it.
+
+        One reporting time zone per schema: days of two zones overlap by hours, so a schema whose
+        loads mix zones has wrong totals. With ``requested`` None the schema's zone is used (UTC for
+        a new schema); a ``requested`` zone that differs from the schema's is refused. A schema
+        loaded before zones were recorded adopts the one zone its loads used; one whose loads
+        already mix zones needs an explicit zone, which is then recorded (``status`` lists the days
+        to reload).
+
+        Args:
+            requested: the zone the run was given, or None when none was given.
+            flag: the option to name in errors (``--time_zone`` for the Glue job).
+
+        Returns:
+            The zone to load in.
+
+        Raises:
+            ConfigError: ``requested`` differs from the schema's zone, or the schema mixes zones and
+                none was given.
+            WarehouseError: a statement failed.
+        """
+        with self._mutex, self._transaction("bind the schema's time zone"):
+            self._lock_tables(ETL_SETTINGS_TABLE)
+            binding = self._read_zone_binding()
+            chosen = resolve_zone(binding, requested, schema=self.schema, flag=flag)
+            if binding.stored is None:
+                self._store_setting(TIME_ZONE_SETTING, chosen)
+                log.info("schema %s: reporting time zone %s recorded", self.schema, chosen)
+            return chosen
 
     def _store_setting(self, name: str, value: str) -> None:
         settings_table = self.qualified(ETL_SETTINGS_TABLE)
@@ -571,41 +730,62 @@ class SqlWarehouse(Warehouse):
         return load_id
 
     def replace_window(
-        self, *, load_id: str, window: Window, staged: StagedFiles, api_calls: int, retries: int
+        self,
+        *,
+        load_id: str,
+        window: Window,
+        metrics: Sequence[str],
+        staged: StagedFiles,
+        api_calls: int,
+        retries: int,
+        shrink_limit: float | None = None,
     ) -> int:
-        """Replace every row of the window's days by the staged rows, atomically.
+        """Replace exactly the cells the window pulled (its days × its metrics) by the staged rows.
 
         First the staged Parquet is loaded into a session-scoped staging table and checked (row count
-        equals ``staged.rows``, every ``metric_date`` inside the window). Then one transaction: lock
-        ``queue_metrics_daily``, ``queues`` and ``load_runs``; delete the window's days (whatever
-        time zone loaded them); insert the staged rows; add a ``queues`` row (null name) for each
-        queue id not seen before; mark the ``load_runs`` row ``succeeded``; commit. On any error the
-        transaction is rolled back, so the previous rows of those days stay as they were.
+        equals ``staged.rows``, every row inside the window's days and metrics). Then one transaction:
+        lock ``queue_metrics_daily``, ``queues`` and ``load_runs``; count the rows the cells hold;
+        refuse (``ShrinkGuardError``) when the new rows would remove more than ``shrink_limit`` of
+        them; delete the cells (whatever time zone loaded them); insert the staged rows; add a
+        ``queues`` row (null name) for each queue id not seen before; mark the ``load_runs`` row
+        ``succeeded``; commit. Rows of other metrics of those days stay. On any error the transaction
+        is rolled back, so the previous rows of those cells stay as they were.
 
         Args:
             load_id: the id ``start_load`` returned.
             window: the local days being replaced.
-            staged: the staged Parquet of the window (may hold zero rows: the days are then emptied).
+            metrics: the metrics the window's request asked for (the cells' other axis).
+            staged: the staged Parquet of the window (may hold zero rows: the cells are then emptied).
             api_calls: aggregate requests spent on the window, retries included.
             retries: retried requests.
+            shrink_limit: the largest share (0..1) of the cells' current rows a reload may remove;
+                None loads whatever the answer removes (``--allow-shrink``).
 
         Returns:
-            Rows inserted (= rows of the window's days now in the warehouse).
+            Rows inserted (= rows of the window's cells now in the warehouse).
 
         Raises:
+            ShrinkGuardError: the answer would remove more than ``shrink_limit`` of the rows (rolled back).
             WarehouseError: the staged data is inconsistent or a statement failed (rolled back).
         """
+        if not metrics:
+            msg = f"window {window}: no metrics given, so no cells to replace"
+            raise WarehouseError(msg)
         stage = validate_identifier(f"genesys_stage_{load_id}")
         fact = self.qualified(settings.FACT_TABLE)
+        cells = f"metric_date BETWEEN ? AND ? AND metric IN ({', '.join('?' * len(metrics))})"
+        cell_params = (window.start_date, window.end_date, *metrics)
         with self._mutex:
             try:
-                rows = self._stage_window(stage, window, staged)
+                rows = self._stage_window(stage, window, staged, metrics)
                 with self._transaction(f"replace window {window}"):
                     self._lock_tables(settings.FACT_TABLE, settings.QUEUES_TABLE, settings.LOAD_RUNS_TABLE)
-                    self._exec(
-                        f"DELETE FROM {fact} WHERE metric_date BETWEEN ? AND ?",
-                        (window.start_date, window.end_date),
-                    )
+                    before = int(self._query(f"SELECT COUNT(*) FROM {fact} WHERE {cells}", cell_params)[0][0])
+                    if shrink_limit is not None and before and (before - rows) > shrink_limit * before:
+                        raise ShrinkGuardError(
+                            str(window), rows_before=before, rows_after=rows, limit=shrink_limit
+                        )
+                    self._exec(f"DELETE FROM {fact} WHERE {cells}", cell_params)
                     self._insert_staged(stage)
                     self._insert_new_queues(stage)
                     self._finish_load(load_id, rows=rows, api_calls=api_calls, retries=retries)
@@ -613,10 +793,10 @@ class SqlWarehouse(Warehouse):
             except BaseException:
                 self._drop_stage_quietly(stage)
                 raise
-        log.info("window %s: %d rows replaced (load %s)", window, rows, load_id)
+        log.info("window %s: %d rows in place of %d (load %s)", window, rows, before, load_id)
         return rows
 
-    def _stage_window(self, stage: str, window: Window, staged: StagedFiles) -> int:
+    def _stage_window(self, stage: str, window: Window, staged: StagedFiles, metrics: Sequence[str]) -> int:
         """Fill the staging table from the staged files (committed) and check it; return its rows."""
         quoted = quote_identifier(stage)
         with self._transaction(f"stage window {window} from {staged.uri}"):
@@ -626,8 +806,9 @@ class SqlWarehouse(Warehouse):
                 self._copy_stage(stage, staged)
             count, outside = self._query(
                 f"SELECT COUNT(*), SUM(CASE WHEN metric_date IS NULL OR metric_date < ? "
-                f"OR metric_date > ? THEN 1 ELSE 0 END) FROM {quoted}",
-                (window.start_date, window.end_date),
+                f"OR metric_date > ? OR metric IS NULL OR metric NOT IN ({', '.join('?' * len(metrics))}) "
+                f"THEN 1 ELSE 0 END) FROM {quoted}",
+                (window.start_date, window.end_date, *metrics),
             )[0]
             count = int(count)
             if count != staged.rows:
@@ -636,7 +817,10 @@ class SqlWarehouse(Warehouse):
                 )
                 raise WarehouseError(msg)
             if outside:
-                msg = f"staged window {window} at {staged.uri} has {int(outside)} rows outside its days"
+                msg = (
+                    f"staged window {window} at {staged.uri} has {int(outside)} rows outside its days "
+                    "and metrics"
+                )
                 raise WarehouseError(msg)
         return count
 
@@ -766,8 +950,10 @@ class SqlWarehouse(Warehouse):
 
     # ---- reading ----------------------------------------------------------------------------------
 
-    def coverage(self, start: date, end: date, *, settle_days: int, today: date) -> list[DayCoverage]:
-        """Per local day: loaded, provisional or missing, its rows and its latest successful load.
+    def coverage(
+        self, start: date, end: date, *, settle_days: int, today: date, time_zone: str | None = None
+    ) -> list[DayCoverage]:
+        """Per local day: loaded, provisional, missing or nonexistent, its rows, zones and latest load.
 
         A day is ``missing`` when no succeeded load covered it, ``provisional`` when its latest load
         (the rows' ``loaded_at``; the load's finish time for a day without rows) was on a local date
@@ -779,6 +965,7 @@ class SqlWarehouse(Warehouse):
             end: last local day (inclusive).
             settle_days: days after which data is final.
             today: the current local date.
+            time_zone: the schema's zone: a date it skipped is ``nonexistent`` rather than ``missing``.
 
         Returns:
             One entry per day, in date order.
@@ -799,7 +986,14 @@ class SqlWarehouse(Warehouse):
                 "WHERE metric_date BETWEEN ? AND ? GROUP BY metric_date",
                 (start, end),
             )
+            day_zones = self._query(
+                f"SELECT DISTINCT metric_date, time_zone FROM {fact} WHERE metric_date BETWEEN ? AND ?",
+                (start, end),
+            )
         by_day = {row[0]: (int(row[1]), _as_aware(row[2]), row[3]) for row in facts}
+        zones_of: dict[date, set[str]] = {}
+        for day_, zone_ in day_zones:
+            zones_of.setdefault(day_, set()).add(str(zone_))
         result: list[DayCoverage] = []
         day = start
         while day <= end:
@@ -815,10 +1009,20 @@ class SqlWarehouse(Warehouse):
             last_loaded_at = last_run[0] if last_run else rows_loaded_at
             reference = rows_loaded_at if rows else last_loaded_at
             zone = rows_zone or (last_run[1] if last_run else None) or "UTC"
-            status = classify_day(
+            status: CoverageStatus = classify_day(
                 day, loaded_at=reference, time_zone=zone, settle_days=settle_days, today=today
             )
-            result.append(DayCoverage(day=day, status=status, rows=rows, last_loaded_at=last_loaded_at))
+            if status == "missing" and time_zone is not None and not day_exists(day, time_zone):
+                status = "nonexistent"
+            result.append(
+                DayCoverage(
+                    day=day,
+                    status=status,
+                    rows=rows,
+                    last_loaded_at=last_loaded_at,
+                    zones=tuple(sorted(zones_of.get(day, ()))),
+                )
+            )
             day += timedelta(days=1)
         return result
 

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from genesys_etl import settings
-from genesys_etl.errors import WarehouseError
+from genesys_etl.errors import ConfigError, WarehouseError
 from genesys_etl.warehouse.base import SqlWarehouse, StagedFiles, one_line, quote_identifier
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,10 @@ class DuckDBWarehouse(SqlWarehouse):
         path: the database file (created with its folder if missing), or ``:memory:``.
         schema: the schema holding the tables.
         settle_days: days after which a day's data is final (for ``is_provisional``).
+        create: False for readers (``status``): a missing file is a ``ConfigError``, never created.
 
     Raises:
+        ConfigError: ``create`` is False and the file does not exist.
         WarehouseError: the file cannot be opened (locked by another process, unreadable).
     """
 
@@ -56,14 +58,22 @@ class DuckDBWarehouse(SqlWarehouse):
         schema: str = settings.DEFAULT_SCHEMA,
         *,
         settle_days: int = settings.DEFAULT_SETTLE_DAYS,
+        create: bool = True,
     ) -> None:
         super().__init__(schema, settle_days=settle_days)
         self.path = path
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._mutex = _file_lock(path)
+        if path != ":memory:" and not create and not Path(path).is_file():
+            msg = (
+                f"no DuckDB warehouse at {path}; load some days first (genesys-etl run) or give the "
+                "file you load into (--warehouse duckdb:PATH)"
+            )
+            raise ConfigError("--warehouse", msg)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(path)
+            self._con = duckdb.connect(path)
         except duckdb.IOException as err:
             if "lock" in str(err).lower():
                 msg = (
