@@ -127,29 +127,46 @@ def read_genesys_secret(session: boto3.Session, secret_id: str) -> dict[str, str
 
 
 def configure_logging(level: int) -> None:
-    """Make the job's log lines at ``level`` appear exactly once, whatever configured logging before.
+    """Make the job's log lines at ``level`` and above appear exactly once, whatever set up logging before.
 
     Glue's launcher configures the root logger before the script runs, so ``logging.basicConfig`` is a
     no-op there and the root's WARNING level would drop every INFO line. The job's own loggers get the
-    level; when no root handler would show their lines, they get a stdout handler of their own and stop
-    propagating (no line twice). Calling it again replaces that handler.
+    level; a stdout handler of their own shows what no root handler shows (records below the lowest root
+    handler level; everything when the root has none), so no line is lost or printed twice. Calling it
+    again replaces that handler.
 
     Args:
         level: the ``--log_level``, as a ``logging`` level number.
     """
-    root = logging.getLogger()
-    shown_by_root = any(handler.level <= level for handler in root.handlers)
+    root_levels = [handler.level for handler in logging.getLogger().handlers]
+    shown_by_root = min(root_levels, default=logging.CRITICAL + 1)
+
+    def not_shown_by_root(record: logging.LogRecord) -> bool:
+        return record.levelno < shown_by_root
+
     for name in JOB_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(level)
         for handler in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
             logger.removeHandler(handler)
-        logger.propagate = shown_by_root
-        if not shown_by_root:
-            handler = logging.StreamHandler(sys.stdout)
+        if shown_by_root > level:
+            handler = _StdoutHandler()
             handler.set_name(_HANDLER_NAME)
             handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+            handler.addFilter(not_shown_by_root)
             logger.addHandler(handler)
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at the time (Glue sends the job's stdout to CloudWatch)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        del value
 
 
 def aws_region(secret_id: str) -> str | None:
