@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,23 +13,8 @@ from fixtures.jobs import process_logging
 SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:genesys/oauth-AbCdEf"
 
 
-@pytest.fixture
-def job_loggers() -> Iterator[None]:
-    """Restore the job's loggers (level, handlers, propagation) after the test."""
-    saved = [
-        (logging.getLogger(n), logging.getLogger(n).level, logging.getLogger(n).propagate)
-        for n in job.JOB_LOGGERS
-    ]
-    handlers = {logger.name: logger.handlers[:] for logger, _, _ in saved}
-    yield
-    for logger, level, propagate in saved:
-        logger.setLevel(level)
-        logger.propagate = propagate
-        logger.handlers[:] = handlers[logger.name]
-
-
-def test_info_lines_show_once_when_the_launchers_root_handler_filters_them(
-    job_loggers: None, capsys: pytest.CaptureFixture[str]
+def test_each_line_shows_once_when_the_launchers_root_handler_filters_info(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with process_logging():
         launcher = logging.StreamHandler(sys.stderr)
@@ -43,13 +27,24 @@ def test_info_lines_show_once_when_the_launchers_root_handler_filters_them(
         logging.getLogger("genesys_queue_metrics_job").warning("a warning")
     captured = capsys.readouterr()
     assert captured.out.count("window 2026-10-01..2026-10-07 loaded") == 1
-    assert captured.out.count("a warning") == 1
-    assert captured.err == ""
+    assert "a warning" not in captured.out
+    assert captured.err.count("a warning") == 1
+    assert "loaded" not in captured.err
 
 
-def test_info_lines_go_through_a_root_handler_that_shows_them(
-    job_loggers: None, capsys: pytest.CaptureFixture[str]
+def test_everything_goes_to_stdout_when_nothing_configured_logging(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    with process_logging():
+        job.configure_logging(logging.WARNING)
+        logging.getLogger("genesys_etl.client").info("not shown at WARNING")
+        logging.getLogger("genesys_etl.client").error("shown")
+    captured = capsys.readouterr()
+    assert captured.out.count("ERROR genesys_etl.client: shown") == 1
+    assert "not shown" not in captured.out + captured.err
+
+
+def test_info_lines_go_through_a_root_handler_that_shows_them(capsys: pytest.CaptureFixture[str]) -> None:
     with process_logging():
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # what makes basicConfig a no-op later
         job.configure_logging(logging.INFO)
@@ -79,7 +74,7 @@ def test_the_region_comes_from_the_environment_or_the_secrets_arn(
 
 
 def test_no_region_is_a_one_line_error_before_any_aws_call(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, job_loggers: None
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
