@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ OPTIONAL_ARGUMENTS: tuple[str, ...] = (
     "keep_staged",
     "requests_per_minute",
     "max_retry_wait",
+    "allow_shrink",
+    "shrink_limit",
     "log_level",
 )
 
@@ -230,11 +233,14 @@ def main(
     import boto3
 
     from genesys_etl import pipeline
-    from genesys_etl.errors import EtlError
+    from genesys_etl.errors import EtlError, RunInterrupted
     from genesys_etl.report import format_run_report
     from genesys_etl.stage import open_stage
     from genesys_etl.warehouse import open_warehouse
 
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # Glue stops a run (stop request, timeout) with SIGTERM: roll back, record, report, exit 143.
+        pipeline.stop_on_signals()
     argv = sys.argv[1:] if argv is None else argv
     arguments = parse_arguments(argv)
     level = logging.getLevelName(arguments.get("log_level", "INFO").upper())
@@ -253,14 +259,18 @@ def main(
         warehouse = (warehouse_factory or open_warehouse)(config)
         stage = open_stage(config.stage, config.run_id, boto3_session=session)
         try:
-            report = pipeline.run(config, warehouse=warehouse, stage=stage)
+            report = pipeline.run(config, warehouse=warehouse, stage=stage, zone_flag="--time_zone")
         finally:
             warehouse.close()
     except EtlError as err:
         log.error("%s", " ".join(str(err).split()))
         return err.exit_code
-    for line in format_run_report(report, config, glue_job=_job_name(argv)).splitlines():
+    loaded_in = config.with_changes(time_zone=report.time_zone or None)  # reruns name the schema's zone
+    for line in format_run_report(report, loaded_in, glue_job=_job_name(argv)).splitlines():
         log.info("%s", line)
+    if isinstance(report.stopped, RunInterrupted):
+        log.error("stopped by %s; the window in flight was rolled back and recorded failed", report.stopped)
+        return report.stopped.exit_code
     return report.exit_code
 
 

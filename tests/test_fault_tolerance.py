@@ -39,7 +39,7 @@ from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl import cli, pipeline
 from genesys_etl.config import Config
 from genesys_etl.warehouse import DuckDBWarehouse
-from genesys_etl.warehouse.base import SqlWarehouse, StagedFiles
+from genesys_etl.warehouse.base import SqlWarehouse
 from genesys_etl.windows import Window
 from genesys_sim import FaultConfig, SimConfig, SimulatorServer
 

@@ -7,7 +7,7 @@ from datetime import date
 
 # Kinds a FaultConfig.sequence may name, applied in order to the next matching requests.
 FAULT_KINDS: frozenset[str] = frozenset(
-    {"ok", "429", "500", "502", "503", "504", "drop", "slow", "malformed"}
+    {"ok", "429", "500", "502", "503", "504", "drop", "slow", "malformed", "empty"}
 )
 DEFAULT_MEDIA_TYPES: tuple[str, ...] = ("voice", "chat", "email", "callback", "message")
 
@@ -37,7 +37,7 @@ class FaultConfig:
         slow_seconds: delay of slow answers.
         rate_malformed: share of requests answered 200 with a truncated JSON body.
         sequence: scripted faults for the next requests, one kind each: ``ok``, ``429``, ``500``,
-            ``502``, ``503``, ``504``, ``drop``, ``slow``, ``malformed``.
+            ``502``, ``503``, ``504``, ``drop``, ``slow``, ``malformed``, ``empty`` (200 with ``{}``).
         path_prefix: only requests whose path starts with this are subject to faults.
     """
 

@@ -53,7 +53,7 @@ RATE_WINDOW_SECONDS = 60.0
 MAX_PAGE_SIZE = 500
 MAX_TOKENS = 10_000
 _ANSWERED_FAULTS = frozenset(
-    {"ok", "slow", "malformed"}
+    {"ok", "slow", "malformed", "empty"}
 )  # faults that still answer the request  # expired tokens are forgotten beyond this many
 GROUND_TRUTH_CHUNK_DAYS = 28  # bounds the memory of long ground-truth ranges
 DEFAULT_PAGE_SIZE = 25
@@ -604,6 +604,9 @@ class SimulatorServer:
             response.delay += self._faults.slow_seconds
         elif fault == "malformed" and response.status == 200 and len(response.body) > 1:
             response.body = response.body[: max(1, len(response.body) // 2)]
+        elif fault == "empty" and response.status == 200:
+            # What an outage or an OAuth role that lost its divisions looks like: a valid, empty answer.
+            response.body = b"{}"
         return response
 
     # ------------------------------------------------------------------------- OAuth
