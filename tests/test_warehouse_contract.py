@@ -15,7 +15,7 @@ import pytest
 
 from fixtures.postgres import PostgresServer, PostgresStandInWarehouse
 from genesys_etl import settings
-from genesys_etl.errors import WarehouseError
+from genesys_etl.errors import ConfigError, ShrinkGuardError, WarehouseError
 from genesys_etl.stage import StagedWindow
 from genesys_etl.transform import arrow_schema
 from genesys_etl.warehouse import DuckDBWarehouse, SqlWarehouse, base
@@ -568,3 +568,59 @@ def test_fetch_binds_parameters(wh: SqlWarehouse, tmp_path: Path) -> None:
 def test_invalid_schema_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="invalid SQL identifier"):
         DuckDBWarehouse(str(tmp_path / "x.duckdb"), 'genesys"; DROP TABLE x; --')
+
+
+# ---- cells, shrink guard, zone binding (DuckDB and PostgreSQL alike) -------------------------------
+
+
+def test_a_reload_of_some_metrics_replaces_only_those_cells(wh: SqlWarehouse, tmp_path: Path) -> None:
+    load(wh, tmp_path, WINDOW, grid(WINDOW, ["q1", "q2"]))
+    others = fact_count(wh, "metric <> ?", ("nOffered",))
+    subset = [{**row, "stat_count": 1} for row in grid(WINDOW, ["q1"]) if row["metric"] == "nOffered"]
+
+    load(wh, tmp_path, WINDOW, subset, metrics=["nOffered"])
+
+    assert fact_count(wh, "metric <> ?", ("nOffered",)) == others  # tAnswered, tHandle of every queue stay
+    offered = wh.fetch(
+        f"SELECT queue_id, stat_count FROM {wh.qualified('queue_metrics_daily')} WHERE metric = ?",
+        ("nOffered",),
+    )
+    assert sorted({row[0] for row in offered}) == ["q1"]  # q2's nOffered cells were replaced (by nothing)
+    assert {row[1] for row in offered} == {1}
+
+
+def test_staged_rows_of_a_metric_that_was_not_asked_for_are_refused(wh: SqlWarehouse, tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="outside its days and metrics"):
+        load(wh, tmp_path, WINDOW, grid(WINDOW, ["q1"]), metrics=["nOffered"])
+    assert fact_count(wh) == 0
+
+
+@pytest.mark.parametrize(
+    ("kept_share", "refused"),
+    [(0.0, True), (0.49, True), (0.5, False), (1.0, False), (2.0, False)],
+)
+def test_the_shrink_guard_refuses_a_reload_that_removes_more_than_the_limit(
+    wh: SqlWarehouse, tmp_path: Path, kept_share: float, refused: bool
+) -> None:
+    rows = grid(WINDOW, [f"q{n}" for n in range(10)])  # 180 rows
+    load(wh, tmp_path, WINDOW, rows)
+    before = wh.fetch(f"SELECT * FROM {wh.qualified('queue_metrics_daily')} ORDER BY 1, 5, 6, 7")
+    answer = grid(WINDOW, [f"q{n}" for n in range(int(10 * kept_share))])
+    if refused:
+        with pytest.raises(ShrinkGuardError) as caught:
+            load(wh, tmp_path, WINDOW, answer, shrink_limit=0.5)
+        assert (caught.value.rows_before, caught.value.rows_after) == (180, len(answer))
+        assert wh.fetch(f"SELECT * FROM {wh.qualified('queue_metrics_daily')} ORDER BY 1, 5, 6, 7") == before
+        load(wh, tmp_path, WINDOW, answer, shrink_limit=None)  # forced (--allow-shrink)
+    else:
+        load(wh, tmp_path, WINDOW, answer, shrink_limit=0.5)
+    assert fact_count(wh) == len(answer)
+
+
+def test_the_first_load_records_the_zone_and_a_different_one_is_refused(wh: SqlWarehouse) -> None:
+    assert wh.zone_binding().stored is None
+    assert wh.bind_time_zone(None) == "UTC"  # a new schema without a zone: UTC, recorded
+    assert wh.bind_time_zone("UTC") == "UTC"
+    with pytest.raises(ConfigError, match=r"reports in UTC .* asks for Asia/Kolkata"):
+        wh.bind_time_zone("Asia/Kolkata")
+    assert wh.zone_binding().stored == "UTC"
