@@ -30,6 +30,7 @@ from fixtures.jobs import (
     sim_env,
     wait_until,
 )
+from fixtures.simulator import api_session, post_query, query_ok
 from genesys_etl import cli
 from genesys_etl.config import Config
 from genesys_etl.lint import lint_body
@@ -409,6 +410,29 @@ def test_a_midnight_gap_day_loads_exactly_the_ground_truth(
     first_instant = local_midnight(day, zone)
     assert bounds == [(first_instant, local_midnight(day + timedelta(days=1), zone))]
     assert first_instant.astimezone(zoneinfo.ZoneInfo(zone)).hour == 1  # the day starts at 01:00
+
+
+def test_the_simulator_buckets_p1d_like_zoned_date_time_plus_days_across_a_skipped_midnight(
+    sim: SimulatorServer,
+) -> None:
+    """One plausible real behaviour: each bucket is the previous one ``plusDays(1)``, so after the gap
+    every boundary drifts to 01:00 and a body ending at a real midnight does not tile (a 400)."""
+    session = api_session(sim)
+    body = {
+        "interval": "2026-09-05T00:00:00.000-04:00/2026-09-08T00:00:00.000-03:00",
+        "granularity": "P1D",
+        "timeZone": "America/Santiago",
+        "groupBy": ["queueId"],
+        "metrics": ["nOffered"],
+    }
+    answer = post_query(session, sim, body)
+    assert answer.status_code == 400
+    assert "2026-09-08T01:00:00.000-03:00" in answer.json()["message"]  # the drifted boundary
+    # The job's body for the gap day alone: no granularity, one bucket, the whole day.
+    window = next(w for w in plan_windows(date(2026, 9, 6), date(2026, 9, 6), 7, "America/Santiago"))
+    payload = query_ok(session, sim, build_query(window, ["nOffered"]))
+    intervals = {bucket["interval"] for result in payload["results"] for bucket in result["data"]}
+    assert intervals == {"2026-09-06T04:00:00.000Z/2026-09-07T03:00:00.000Z"}
 
 
 def test_a_day_the_zone_skipped_is_never_sent_and_plan_report_and_status_say_so(
