@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,10 +96,14 @@ def fill_wheelhouse() -> Path:
     if stamp.exists():
         return WHEELHOUSE
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    download = [python, "-m", "pip", "download", "--only-binary=:all:", "--dest", WHEELHOUSE]
-    _run([*download, "--no-deps", "--requirement", PROVIDED])
-    _run([*download, "--constraint", PROVIDED, *requirements])
+    # Downloaded apart, then moved in file by file (atomic renames): a run reading the wheelhouse at the
+    # same time never sees a half-written wheel.
+    with tempfile.TemporaryDirectory(prefix="download-", dir=CACHE) as scratch:
+        download = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--dest", scratch]
+        _run([*download, "--no-deps", "--requirement", PROVIDED])
+        _run([*download, "--constraint", PROVIDED, *requirements])
+        for wheel in Path(scratch).iterdir():
+            wheel.replace(WHEELHOUSE / wheel.name)
     stamp.write_text("\n".join(requirements) + "\n")
     return WHEELHOUSE
 
@@ -197,9 +202,16 @@ def build_bundle(directory: Path) -> Path:
 
 def run_job_tests(pytest_args: Sequence[str]) -> int:
     """The job's tests (``JOB_TESTS``) in an environment of Glue's provided modules plus the bundle."""
-    bundle = build_bundle(CACHE / "artifacts")
-    python, requirements = glue_environment(CACHE / "job-tests", bundle)
-    install_test_tools(python, requirements)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # A folder per run: two runs in one work tree may overlap.
+    with tempfile.TemporaryDirectory(prefix="job-tests-", dir=CACHE) as scratch:
+        bundle = build_bundle(Path(scratch) / "artifacts")
+        python, requirements = glue_environment(Path(scratch) / "venv", bundle)
+        install_test_tools(python, requirements)
+        return _run_tests(python, pytest_args)
+
+
+def _run_tests(python: Path, pytest_args: Sequence[str]) -> int:
     versions = _run(
         [
             python,
