@@ -42,6 +42,7 @@ OPTIONAL_ARGUMENTS: tuple[str, ...] = (
     "max_retry_wait",
     "allow_shrink",
     "shrink_limit",
+    "doctor",
     "log_level",
 )
 
@@ -205,12 +206,26 @@ def build_config(arguments: dict[str, str], secret: dict[str, str]) -> Any:
     """
     from genesys_etl.config import Config
 
-    values: dict[str, Any] = {k: v for k, v in arguments.items() if k not in {"secret_id", "log_level"}}
+    values: dict[str, Any] = {
+        k: v for k, v in arguments.items() if k not in {"secret_id", "log_level", "doctor"}
+    }
     values["warehouse"] = "redshift"
     if "region" not in values and "api_url" not in values and secret.get("region"):
         values["region"] = secret["region"]
     env = {"GENESYS_CLIENT_ID": secret["client_id"], "GENESYS_CLIENT_SECRET": secret["client_secret"]}
     return Config.from_mapping(values, env)
+
+
+def _doctor(config: Any, warehouse: Any, stage: Any) -> int:
+    """``--doctor true``: the preflight instead of a load, one log line per check; 0 when all pass."""
+    from genesys_etl.doctor import run_doctor
+
+    failed = 0
+    for check in run_doctor(config, warehouse=warehouse, stage=stage):
+        (log.info if check.ok else log.error)("%s", check)
+        failed += not check.ok
+    log.info("doctor: %s", "all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0
 
 
 def main(
@@ -259,6 +274,8 @@ def main(
         warehouse = (warehouse_factory or open_warehouse)(config)
         stage = open_stage(config.stage, config.run_id, boto3_session=session)
         try:
+            if arguments.get("doctor", "false").strip().lower() in {"1", "true", "yes"}:
+                return _doctor(config, warehouse, stage)
             report = pipeline.run(config, warehouse=warehouse, stage=stage, zone_flag="--time_zone")
         finally:
             warehouse.close()

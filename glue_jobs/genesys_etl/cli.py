@@ -174,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_warehouse_flags(status)
     status.set_defaults(handler=_cmd_status)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="preflight: Genesys login and permissions, warehouse, stage, load path, time zone",
+        description="Check every dependency of a run, in order, one line each (✓, or ✗ with the fix). "
+        "Changes nothing analysts see. Exit 0 when all pass, 1 otherwise.",
+    )
+    doctor.add_argument(
+        "--time-zone", help="IANA zone the run will use (default: the schema's, UTC for a new schema)"
+    )
+    for add in (_add_genesys_flags, _add_warehouse_flags, _add_stage_flags):
+        add(doctor)
+    doctor.set_defaults(handler=_cmd_doctor)
+
     simulator = commands.add_parser(
         "simulator",
         help="start the bundled Genesys Cloud simulator (see its --help)",
@@ -361,6 +374,19 @@ def _cmd_status(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) 
         warehouse.close()
     out.write(format_coverage(days, config))
     return 0
+
+
+def _cmd_doctor(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    from genesys_etl.doctor import run_doctor
+
+    config = _load_config(args, env)
+    failed = 0
+    for check in run_doctor(config):
+        out.write(f"{check}\n")
+        out.flush()
+        failed += not check.ok
+    out.write("all checks passed\n" if not failed else f"{failed} check(s) failed\n")
+    return 1 if failed else 0
 
 
 def _cmd_simulator(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:

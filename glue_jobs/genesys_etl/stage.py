@@ -82,6 +82,22 @@ class Stage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def list_window(self, staged: StagedWindow) -> tuple[str, ...]:
+        """List the files under a staged window's folder or prefix (``doctor``'s list check).
+
+        Raises:
+            StageError: the listing was refused.
+        """
+
+    @abc.abstractmethod
+    def read_window(self, staged: StagedWindow) -> pa.Table:
+        """Read a staged window's files back (``doctor``'s read check).
+
+        Raises:
+            StageError: the files cannot be read.
+        """
+
+    @abc.abstractmethod
     def remove(self, staged: StagedWindow) -> None:
         """Delete the files of one staged window, and nothing else under the run.
 
@@ -177,6 +193,21 @@ class LocalStage(Stage):
         logger.debug("staged %d rows of window %s at %s", table.num_rows, window, target)
         return StagedWindow(uri=f"{folder}{os.sep}", files=(str(target),), rows=table.num_rows)
 
+    def list_window(self, staged: StagedWindow) -> tuple[str, ...]:
+        """The window folder's files; see ``Stage``."""
+        try:
+            return tuple(sorted(str(path) for path in Path(staged.uri).iterdir() if path.is_file()))
+        except OSError as exc:
+            raise _unwritable(Path(staged.uri), exc) from exc
+
+    def read_window(self, staged: StagedWindow) -> pa.Table:
+        """Read the files with pyarrow; see ``Stage``."""
+        try:
+            return pa.concat_tables([pq.read_table(name) for name in staged.files])
+        except (OSError, pa.ArrowException) as exc:
+            msg = f"--stage: cannot read back {staged.uri}: {_one_line(exc)}"
+            raise StageError(msg) from exc
+
     def remove(self, staged: StagedWindow) -> None:
         """Unlink the files, then the window and run folders if left empty; see ``Stage``."""
         folders: set[Path] = set()
@@ -242,6 +273,35 @@ class S3Stage(Stage):
             raise StageError(msg) from exc
         logger.debug("staged %d rows of window %s at %s", table.num_rows, window, target)
         return StagedWindow(uri=folder, files=(target,), rows=table.num_rows)
+
+    def list_window(self, staged: StagedWindow) -> tuple[str, ...]:
+        """``wr.s3.list_objects`` of the window's prefix; see ``Stage``."""
+        import awswrangler as wr
+
+        try:
+            return tuple(sorted(wr.s3.list_objects(staged.uri, boto3_session=self._session)))
+        except _aws_errors() as exc:
+            msg = f"--stage: cannot list {staged.uri}: {_one_line(exc)}; check s3:ListBucket on the bucket"
+            raise StageError(msg) from exc
+
+    def read_window(self, staged: StagedWindow) -> pa.Table:
+        """Download the files and read them with pyarrow; see ``Stage``."""
+        import io
+
+        import awswrangler as wr
+
+        tables = []
+        try:
+            for name in staged.files:
+                buffer = io.BytesIO()
+                wr.s3.download(path=name, local_file=buffer, boto3_session=self._session)
+                tables.append(pq.read_table(pa.BufferReader(buffer.getvalue())))
+        except (*_aws_errors(), pa.ArrowException) as exc:
+            msg = (
+                f"--stage: cannot read back {staged.uri}: {_one_line(exc)}; check s3:GetObject on the bucket"
+            )
+            raise StageError(msg) from exc
+        return pa.concat_tables(tables)
 
     def remove(self, staged: StagedWindow) -> None:
         """Delete exactly the window's objects with ``wr.s3.delete_objects``; see ``Stage``."""

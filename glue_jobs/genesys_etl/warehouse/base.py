@@ -796,6 +796,45 @@ class SqlWarehouse(Warehouse):
         log.info("window %s: %d rows in place of %d (load %s)", window, rows, before, load_id)
         return rows
 
+    def copy_round_trip(self, staged: StagedFiles) -> list[tuple[Any, ...]]:
+        """Load staged Parquet into a temporary staging table the way a window load does, read it back.
+
+        ``doctor``'s check of the load path (on Redshift: COPY with the IAM role through Spectrum),
+        touching no table of the warehouse. The schema's tables must exist (``ensure_schema``).
+
+        Args:
+            staged: a staged window (``doctor`` stages one probe row).
+
+        Returns:
+            The staging table's rows, columns in ``settings.FACT_COLUMNS`` order.
+
+        Raises:
+            WarehouseError: a statement failed (the temporary table is dropped).
+        """
+        stage = validate_identifier(f"genesys_doctor_{uuid.uuid4().hex}")
+        columns = ", ".join(quote_identifier(c.name) for c in settings.FACT_COLUMNS)
+        with self._mutex:
+            try:
+                with self._transaction(f"COPY round-trip of {staged.uri}"):
+                    self._create_stage(stage)
+                    self._copy_stage(stage, staged)
+                    rows = self._query(f"SELECT {columns} FROM {quote_identifier(stage)}")
+                    self._exec(f"DROP TABLE {quote_identifier(stage)}")
+            except BaseException:
+                self._drop_stage_quietly(stage)
+                raise
+        return [tuple(row) for row in rows]
+
+    def pending_migrations(self) -> list[str]:
+        """Versions of the DDL files not yet applied to the schema (all of them before the first run)."""
+        wanted = [m.version for m in load_migrations(self.ddl_dialect)]
+        if not self.has_schema():
+            return wanted
+        applied = {
+            row[0] for row in self.fetch(f"SELECT version FROM {self.qualified(SCHEMA_MIGRATIONS_TABLE)}")
+        }
+        return [version for version in wanted if version not in applied]
+
     def _stage_window(self, stage: str, window: Window, staged: StagedFiles, metrics: Sequence[str]) -> int:
         """Fill the staging table from the staged files (committed) and check it; return its rows."""
         quoted = quote_identifier(stage)
