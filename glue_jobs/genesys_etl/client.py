@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from genesys_etl import __version__, settings
@@ -21,6 +23,7 @@ from genesys_etl.config import check_base_url
 from genesys_etl.errors import (
     GenesysApiError,
     GenesysAuthError,
+    GenesysUnreachableError,
     ResponseShapeError,
     RetryBudgetExceededError,
 )
@@ -49,6 +52,28 @@ _UNPARSEABLE_BODY_RETRIES = 3
 _MAX_QUEUE_PAGES = 1000
 _MAX_ERROR_MESSAGE = 300
 _RETRY_METHODS = frozenset({"GET", "POST"})  # the aggregates POST is a read: safe to repeat
+# A host whose name does not resolve, or that refuses the connection, is retried once (a DNS or
+# restart blip), not max_attempts times: a typo in --api-url/--region would otherwise cost minutes.
+_UNREACHABLE_RETRIES = 1
+
+
+def _unreachable_kind(error: BaseException | None) -> str | None:
+    """``"dns"`` or ``"refused"`` for urllib3's connection errors that retrying will not fix, else None."""
+    if isinstance(error, NameResolutionError):
+        return "dns"
+    if isinstance(error, NewConnectionError) and isinstance(error.__cause__, ConnectionRefusedError):
+        return "refused"
+    return None
+
+
+class _OwnRetryLogFilter(logging.Filter):
+    """Drops urllib3's own "Retrying (...)" warnings: ``_GenesysRetry`` logs each retry once, shorter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying (")
+
+
+_RETRY_LOG_FILTER = _OwnRetryLogFilter()
 
 
 @dataclass(frozen=True)
@@ -103,6 +128,7 @@ class _RetryState:
     pacer: _Pacer
     call_retries: int = 0
     call_waited: float = 0.0
+    call_unreachable: int = 0
     total_retries: int = 0
     total_waited: float = 0.0
     last_path: str | None = None
@@ -111,6 +137,7 @@ class _RetryState:
     def start_call(self) -> None:
         self.call_retries = 0
         self.call_waited = 0.0
+        self.call_unreachable = 0
 
 
 class _GenesysRetry(Retry):
@@ -141,11 +168,18 @@ class _GenesysRetry(Retry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> Self:
-        """Count one more attempt (raises urllib3's ``MaxRetryError`` when they are exhausted)."""
+        """Count one more attempt (raises urllib3's ``MaxRetryError`` when they are exhausted).
+
+        A name that does not resolve or a refused connection is retried at most once.
+        """
+        unreachable = _unreachable_kind(error) is not None
+        if unreachable and self.state is not None and self.state.call_unreachable >= _UNREACHABLE_RETRIES:
+            raise MaxRetryError(_pool, url, error) from error  # type: ignore[arg-type]
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.state is not None:
             self.state.call_retries += 1
             self.state.total_retries += 1
+            self.state.call_unreachable += int(unreachable)
             self.state.last_path = _path_of(url)
             cause = f"HTTP {response.status}" if response is not None else _error_kind(error)
             logger.info(
@@ -286,6 +320,9 @@ class GenesysClient:
             raise_on_status=False,  # the last 429/5xx comes back as a response: we raise with its details
             state=self._state,
         )
+        urllib3_log = logging.getLogger("urllib3.connectionpool")
+        if _RETRY_LOG_FILTER not in urllib3_log.filters:
+            urllib3_log.addFilter(_RETRY_LOG_FILTER)
         self._session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry)
         self._session.mount("https://", adapter)
@@ -343,6 +380,15 @@ class GenesysClient:
         self._session.close()
 
     # --- public calls ------------------------------------------------------------------------
+    def login(self) -> None:
+        """Get an OAuth token now (``doctor``'s first check); the calls below get one when needed.
+
+        Raises:
+            GenesysAuthError: the login host refused the client credentials.
+            GenesysApiError: the login host failed or answered without a token.
+        """
+        self._current_token()
+
     def query_aggregates(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST one conversation aggregates query; retries and pacing inside.
 
@@ -429,9 +475,17 @@ class GenesysClient:
         body: Mapping[str, Any] | None = None,
         count_api: bool = False,
     ) -> dict[str, Any]:
-        for attempt in range(_UNPARSEABLE_BODY_RETRIES + 1):
+        def send() -> requests.Response:
             response = self._send(method, path, params=params, body=body, count_api=count_api)
             self._raise_for_status(response, path)
+            return response
+
+        return self._json_object(method, path, send)
+
+    def _json_object(self, method: str, path: str, send: Callable[[], requests.Response]) -> dict[str, Any]:
+        """Send (``send`` raises on error statuses) and decode a JSON object; resend unparseable 2xx."""
+        for attempt in range(_UNPARSEABLE_BODY_RETRIES + 1):
+            response = send()
             try:
                 payload = _decode_json(response)
             except _UnparseableBodyError as err:
@@ -509,11 +563,33 @@ class GenesysClient:
         assert response is not None
         return response
 
-    def _transport_error(self, method: str, path: str, err: requests.RequestException) -> GenesysApiError:
+    def _transport_error(
+        self, method: str, path: str, err: requests.RequestException, *, login: bool = False
+    ) -> GenesysApiError | GenesysUnreachableError:
         attempts = self._state.call_retries + 1
         reason = _error_kind(err)
         if isinstance(err, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             return GenesysApiError(f"invalid URL for {method} {path}", url_path=path)
+        cause = err.args[0] if err.args else None
+        kind = _unreachable_kind(cause.reason if isinstance(cause, MaxRetryError) else None)
+        if kind is not None:
+            parts = urlsplit(self._login_url if login else self._api_url)
+            separate_login = login and self._login_url != self._api_url
+            flags = "--api-url / --login-url / --region" if separate_login else "--api-url / --region"
+            tried = f"{method} {path}, {attempts} attempt{'s' if attempts != 1 else ''}"
+            if kind == "dns":
+                host = parts.hostname or "?"
+                msg = (
+                    f"cannot resolve the host {host} ({tried}): check {flags} for a typo, and that this "
+                    "machine has DNS and internet access (on AWS: a NAT gateway for the job's subnet)"
+                )
+            else:
+                host = parts.netloc
+                msg = (
+                    f"{host} refused the connection ({tried}): nothing listens there; check {flags} "
+                    "(the port; is the simulator or proxy running?)"
+                )
+            return GenesysUnreachableError(msg, host=host)
         msg = f"{method} {path} failed after {attempts} attempt(s): {reason}; check the network and --api-url"
         return RetryBudgetExceededError(msg, url_path=path)
 
@@ -594,41 +670,43 @@ class GenesysClient:
             self._state.call_retries, self._state.call_waited = outer
 
     def _request_token(self) -> None:
+        """Fetch a token: 429/5xx and dropped connections retried by urllib3, unparseable 200s resent."""
         path = settings.TOKEN_PATH
         started = time.monotonic()
-        try:
-            response = self._session.post(
-                self._login_url + path,
-                data={"grant_type": "client_credentials"},
-                auth=HTTPBasicAuth(self._client_id, self._client_secret),
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.RequestException as err:
-            raise self._transport_error("POST", path, err) from None
-        finally:
-            self._requests += 1 + self._state.call_retries
-            self._token_fetches += 1
-        logger.debug("POST %s -> %d in %.3f s", path, response.status_code, time.monotonic() - started)
-        if response.status_code in (400, 401, 403):
-            message, code, correlation_id = self._error_details(response)
-            msg = (
-                f"the login host refused the OAuth client credentials ({message}); check "
-                "GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET and the region"
-            )
-            raise GenesysAuthError(
-                msg, status=response.status_code, code=code, correlation_id=correlation_id, url_path=path
-            )
-        self._raise_for_status(response, path)
-        try:
-            payload = json.loads(response.content)
-        except ValueError:
-            payload = None
-        token = payload.get("access_token") if isinstance(payload, dict) else None
+        self._token_fetches += 1
+
+        def send() -> requests.Response:
+            retries_before = self._state.call_retries
+            try:
+                response = self._session.post(
+                    self._login_url + path,
+                    data={"grant_type": "client_credentials"},
+                    auth=HTTPBasicAuth(self._client_id, self._client_secret),
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as err:
+                raise self._transport_error("POST", path, err, login=True) from None
+            finally:
+                self._requests += 1 + self._state.call_retries - retries_before
+            logger.debug("POST %s -> %d in %.3f s", path, response.status_code, time.monotonic() - started)
+            if response.status_code in (400, 401, 403):
+                message, code, correlation_id = self._error_details(response)
+                msg = (
+                    f"the login host refused the OAuth client credentials ({message}); check "
+                    "GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET and the region"
+                )
+                raise GenesysAuthError(
+                    msg, status=response.status_code, code=code, correlation_id=correlation_id, url_path=path
+                )
+            self._raise_for_status(response, path)
+            return response
+
+        payload = self._json_object("POST", path, send)
+        token = payload.get("access_token")
         if not isinstance(token, str) or not token:
             msg = "the login host answered without an access_token; check --login-url"
             raise ResponseShapeError(msg)
-        assert isinstance(payload, dict)
         lifetime = payload.get("expires_in", 86400)
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = 60.0
