@@ -35,6 +35,64 @@ def redshift_statements() -> list[str]:
     ]
 
 
+# SQL that PostgreSQL (the test stand-in) runs but the Redshift SQL reference does not document.
+_DENIED_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"\bpg_(try_)?advisory", "advisory locks"),
+    (r"\bON\s+CONFLICT\b", "ON CONFLICT (use DELETE + INSERT)"),
+    (r"\bRETURNING\b", "RETURNING"),
+    (r"\bFOR\s+(UPDATE|SHARE)\b", "row locks (Redshift has LOCK TABLE only)"),
+    (r"\bSKIP\s+LOCKED\b", "SKIP LOCKED"),
+    (r"::", "PostgreSQL casts (write CAST(x AS type))"),
+    (r"\bGENERATED\b|\bSERIAL\b", "generated columns"),
+    (r"\bCREATE\s+(UNIQUE\s+)?INDEX\b", "indexes (Redshift has none)"),
+)
+
+
+def undocumented_redshift(statement: str) -> list[str]:
+    """What in ``statement`` the Redshift SQL reference does not document (empty when nothing).
+
+    AT TIME ZONE and CONVERT_TIMEZONE are documented with literal time zones only ("AT TIME ZONE
+    function", "CONVERT_TIMEZONE function"): a zone taken from a column is refused here.
+    """
+    found = [why for pattern, why in _DENIED_PATTERNS if re.search(pattern, statement, re.IGNORECASE)]
+    try:
+        tree = sqlglot.parse_one(statement, read="redshift")
+    except sqlglot.errors.ParseError as err:
+        return [*found, f"does not parse as Redshift: {err}"]
+    for node in tree.find_all(exp.AtTimeZone):
+        if not isinstance(node.args.get("zone"), exp.Literal):
+            found.append(f"column-valued AT TIME ZONE: {node.sql('redshift')}")
+    for node in tree.find_all(exp.ConvertTimezone):
+        for arg in ("source_tz", "target_tz"):
+            if node.args.get(arg) is not None and not isinstance(node.args[arg], exp.Literal):
+                found.append(f"column-valued CONVERT_TIMEZONE: {node.sql('redshift')}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT CAST(loaded_at AT TIME ZONE time_zone AS DATE) FROM t",
+        "SELECT CONVERT_TIMEZONE('UTC', time_zone, loaded_at) FROM t",
+        "INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING",
+        "DELETE FROM t WHERE a = 1 RETURNING a",
+        "SELECT pg_advisory_lock(42)",
+        "SELECT a::date FROM t",
+    ],
+)
+def test_the_deny_list_catches_what_redshift_does_not_document(statement: str) -> None:
+    assert undocumented_redshift(statement) != []
+
+
+def test_the_deny_list_allows_literal_zones() -> None:
+    assert (
+        undocumented_redshift(
+            "SELECT loaded_at AT TIME ZONE 'UTC', CONVERT_TIMEZONE('UTC', 'America/New_York', x) FROM t"
+        )
+        == []
+    )
+
+
 def create_table(name: str) -> str:
     matches = [
         s for s in redshift_statements() if re.search(rf'CREATE TABLE IF NOT EXISTS "genesys"\.{name}\b', s)
@@ -45,16 +103,19 @@ def create_table(name: str) -> str:
 
 def test_redshift_ddl_parses_with_sqlglot() -> None:
     statements = redshift_statements()
-    assert len(statements) == 5  # four tables and the view
+    assert len(statements) == 7  # four tables, the view, loaded_date and the view again (003)
     for statement in statements:
         trees = sqlglot.parse(statement, read="redshift")
         assert len(trees) == 1
-        assert isinstance(trees[0], exp.Create), statement[:60]  # not a fallback exp.Command
+        assert isinstance(trees[0], exp.Create | exp.Alter), statement[:60]  # not a fallback exp.Command
 
 
 def test_fact_table_ddl_matches_fact_columns() -> None:
     tree = sqlglot.parse_one(create_table("queue_metrics_daily"), read="redshift")
     columns = [c for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
+    for statement in redshift_statements():  # columns later migrations add, in order
+        if statement.startswith('ALTER TABLE "genesys".queue_metrics_daily ADD COLUMN'):
+            columns.extend(sqlglot.parse_one(statement, read="redshift").find_all(exp.ColumnDef))
     assert [c.name for c in columns] == [c.name for c in settings.FACT_COLUMNS]
     for parsed, column in zip(columns, settings.FACT_COLUMNS, strict=True):
         expected = exp.DataType.build(column.redshift, dialect="redshift").sql("redshift")
@@ -164,7 +225,7 @@ def test_chained_roles_are_accepted() -> None:
 
 
 @pytest.mark.postgres
-def test_every_statement_of_a_load_is_redshift_syntax_with_bound_values(
+def test_every_statement_the_warehouse_sends_is_documented_redshift_with_bound_values(
     postgres_server: PostgresServer, postgres_schema: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="genesys_etl.warehouse")
@@ -185,6 +246,8 @@ def test_every_statement_of_a_load_is_redshift_syntax_with_bound_values(
         }
         path = tmp_path / "part-0.parquet"
         pq.write_table(pa.Table.from_pylist([row], schema=arrow_schema()), path)
+        empty = tmp_path / "empty.parquet"
+        pq.write_table(pa.Table.from_pylist([], schema=arrow_schema()), empty)
         wh.replace_window(
             load_id=load_id,
             window=window,
@@ -194,7 +257,27 @@ def test_every_statement_of_a_load_is_redshift_syntax_with_bound_values(
             retries=0,
         )
         wh.fail_load(load_id, error="a reason", api_calls=1, retries=0)
-        wh.coverage(window.start_date, window.end_date, settle_days=3, today=date(2026, 3, 9))
+        wh.coverage(
+            window.start_date, window.end_date, settle_days=3, today=date(2026, 3, 9), time_zone="UTC"
+        )
+        # Everything else a run, status or doctor sends.
+        wh.bind_time_zone("UTC")
+        wh.zone_binding()
+        wh.stored_settle_days()
+        wh.pending_migrations()
+        wh.copy_round_trip(StagedWindow(uri=f"{tmp_path}/", files=(str(path),), rows=1))
+        again = wh.start_load(run_id="run-xyz", trigger="manual", window=window)
+        with pytest.raises(WarehouseError, match="shrink guard"):
+            wh.replace_window(
+                load_id=again,
+                window=window,
+                metrics=["nOffered"],
+                staged=StagedWindow(uri=f"{tmp_path}/", files=(str(empty),), rows=0),
+                api_calls=1,
+                retries=0,
+                shrink_limit=0.5,
+            )
+        wh.fetch(f"SELECT * FROM {wh.qualified('v_queue_daily_kpis')}")
     finally:
         wh.close()
 
@@ -202,6 +285,8 @@ def test_every_statement_of_a_load_is_redshift_syntax_with_bound_values(
         str(r.args[0]) for r in caplog.records if str(r.msg).startswith("SQL: ") and isinstance(r.args, tuple)
     ]
     assert len(logged) > 20
+    for statement in [*logged, *redshift_statements()]:
+        assert undocumented_redshift(statement) == [], statement[:120]
     for statement in logged:
         for value in ("q-secretive", "Distinctive Queue Name", "run-xyz", "a reason"):
             assert value not in statement, f"{value!r} must be bound, not inlined: {statement[:80]}"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -71,6 +72,8 @@ def fact_row(
         loaded_at=LOADED_AT,
     )
     row.update(values)
+    if "loaded_date" not in values:  # what transform stores: loaded_at's local date in time_zone
+        row["loaded_date"] = row["loaded_at"].astimezone(ZoneInfo(time_zone)).date()
     return row
 
 
@@ -151,11 +154,12 @@ def load_run(wh: SqlWarehouse, load_id: str) -> dict[str, Any]:
 
 
 WINDOW = Window(date(2026, 3, 1), date(2026, 3, 3), "UTC")
+SHIPPED = ["001_tables", "002_kpi_view", "003_loaded_date"]
 
 
 def test_ensure_schema_twice_is_a_no_op(wh: SqlWarehouse, make_warehouse: MakeWarehouse) -> None:
     before = wh.fetch(f"SELECT version, applied_at FROM {wh.qualified('schema_migrations')} ORDER BY version")
-    assert [v for v, _ in before] == ["001_tables", "002_kpi_view"]
+    assert [v for v, _ in before] == SHIPPED
     other = make_warehouse()
     other.ensure_schema()
     wh.ensure_schema()
@@ -167,12 +171,12 @@ def test_ensure_schema_twice_is_a_no_op(wh: SqlWarehouse, make_warehouse: MakeWa
 
 def test_a_new_migration_is_applied_once(wh: SqlWarehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     shipped = base.load_migrations(wh.ddl_dialect)
-    extra = base.Migration("003_extra", ("CREATE TABLE {schema}.extra_table (x INTEGER)",))
+    extra = base.Migration("999_extra", ("CREATE TABLE {schema}.extra_table (x INTEGER)",))
     monkeypatch.setattr(base, "load_migrations", lambda dialect: [*shipped, extra])
     wh.ensure_schema()
     wh.ensure_schema()  # a second CREATE TABLE without IF NOT EXISTS would fail
     versions = wh.fetch(f"SELECT version FROM {wh.qualified('schema_migrations')} ORDER BY version")
-    assert versions == [("001_tables",), ("002_kpi_view",), ("003_extra",)]
+    assert versions == [(v,) for v in [*SHIPPED, "999_extra"]]
     assert wh.fetch(f"SELECT COUNT(*) FROM {wh.qualified('extra_table')}") == [(0,)]
 
 
@@ -181,14 +185,14 @@ def test_a_failing_migration_is_rolled_back_and_not_recorded(
 ) -> None:
     shipped = base.load_migrations(wh.ddl_dialect)
     broken = base.Migration(
-        "003_broken",
+        "999_broken",
         ("CREATE TABLE {schema}.half_done (x INTEGER)", "SELECT no_such_column FROM {schema}.half_done"),
     )
     monkeypatch.setattr(base, "load_migrations", lambda dialect: [*shipped, broken])
     with pytest.raises(WarehouseError, match="apply schema migrations"):
         wh.ensure_schema()
     versions = wh.fetch(f"SELECT version FROM {wh.qualified('schema_migrations')} ORDER BY version")
-    assert versions == [("001_tables",), ("002_kpi_view",)]
+    assert versions == [(v,) for v in SHIPPED]
     tables = wh.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [wh.schema, "half_done"],

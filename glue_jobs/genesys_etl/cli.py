@@ -367,9 +367,7 @@ def _cmd_status(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) 
         start, end = config.date_range()
         stored = None if args.settle_days is not None else warehouse.stored_settle_days()
         settle_days = config.settle_days if stored is None else stored
-        days = warehouse.coverage(
-            start, end, settle_days=settle_days, today=today_in(zone), time_zone=zone
-        )
+        days = warehouse.coverage(start, end, settle_days=settle_days, today=today_in(zone), time_zone=zone)
     finally:
         warehouse.close()
     out.write(format_coverage(days, config))

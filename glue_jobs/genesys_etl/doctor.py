@@ -63,6 +63,7 @@ def _probe_row(window: Window) -> dict[str, Any]:
         "stat_count": 3,
         "load_id": "doctor",
         "loaded_at": datetime(2026, 3, 8, 7, 30, 15, 123456, tzinfo=UTC),
+        "loaded_date": window.start_date,
     }
     for number, column in enumerate(settings.FACT_COLUMNS):
         if column.name not in values:

@@ -152,6 +152,10 @@ FACT_COLUMNS: tuple[Column, ...] = (
     Column("stat_current", "float64", "DOUBLE", "DOUBLE PRECISION", "current"),
     Column("load_id", "string", "VARCHAR", "VARCHAR(64)"),
     Column("loaded_at", "timestamp_utc", "TIMESTAMPTZ", "TIMESTAMPTZ"),
+    # The local date (in time_zone) of loaded_at, computed in Python at load time: the view's
+    # is_provisional needs it, and Redshift documents AT TIME ZONE / CONVERT_TIMEZONE with literal
+    # zones only (Redshift SQL reference, "AT TIME ZONE function"). Added by migration 003.
+    Column("loaded_date", "date32", "DATE", "DATE"),
 )
 FACT_KEY: tuple[str, ...] = ("metric_date", "queue_id", "media_type", "metric", "qualifier")
 STAT_COLUMNS: dict[str, str] = {c.stat: c.name for c in FACT_COLUMNS if c.stat is not None}

@@ -366,6 +366,7 @@ def _build_table(
         "qualifier": _to_array(columns.qualifiers, pa.string(), "qualifier"),
         "load_id": constant(load_id, "load_id"),
         "loaded_at": constant(loaded_at.astimezone(UTC), "loaded_at"),
+        "loaded_date": constant(loaded_at.astimezone(ZoneInfo(window.time_zone)).date(), "loaded_date"),
     }
     if arrays["metric"].null_count:
         msg = "a metrics entry has a null 'metric' name"

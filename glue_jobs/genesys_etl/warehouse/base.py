@@ -812,7 +812,7 @@ class SqlWarehouse(Warehouse):
             WarehouseError: a statement failed (the temporary table is dropped).
         """
         stage = validate_identifier(f"genesys_doctor_{uuid.uuid4().hex}")
-        columns = ", ".join(quote_identifier(c.name) for c in settings.FACT_COLUMNS)
+        columns = ", ".join(self._staged_value(c) for c in settings.FACT_COLUMNS)
         with self._mutex:
             try:
                 with self._transaction(f"COPY round-trip of {staged.uri}"):
@@ -863,12 +863,17 @@ class SqlWarehouse(Warehouse):
                 raise WarehouseError(msg)
         return count
 
+    def _staged_value(self, column: settings.Column) -> str:
+        """The SELECT expression that reads ``column`` of the staging table as the fact table types it."""
+        return quote_identifier(column.name)
+
     def _insert_staged(self, stage: str) -> None:
         """Insert the staging table into ``queue_metrics_daily`` (inside the replacing transaction)."""
         columns = ", ".join(quote_identifier(c.name) for c in settings.FACT_COLUMNS)
+        values = ", ".join(self._staged_value(c) for c in settings.FACT_COLUMNS)
         self._exec(
             f"INSERT INTO {self.qualified(settings.FACT_TABLE)} ({columns}) "
-            f"SELECT {columns} FROM {quote_identifier(stage)}"
+            f"SELECT {values} FROM {quote_identifier(stage)}"
         )
 
     def _insert_new_queues(self, stage: str) -> None:

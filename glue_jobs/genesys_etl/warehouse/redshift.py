@@ -173,9 +173,22 @@ class RedshiftWarehouse(SqlWarehouse):
         return strip_redshift_options(statement) if self.dialect == "postgres" else statement
 
     def _create_stage(self, stage: str) -> None:
-        self._exec(
-            f"CREATE TEMP TABLE {quote_identifier(stage)} (LIKE {self.qualified(settings.FACT_TABLE)})"
+        # COPY from Parquet documents no Parquet -> TIMESTAMPTZ mapping (Redshift Database Developer
+        # Guide, "COPY from columnar data formats"): the staging table holds the UTC instants as plain
+        # TIMESTAMP, and _staged_value converts them with AT TIME ZONE 'UTC' on the way in. doctor's
+        # COPY round-trip checks this path on the real cluster.
+        columns = ", ".join(
+            f"{quote_identifier(c.name)} {'TIMESTAMP' if c.arrow == 'timestamp_utc' else c.redshift}"
+            for c in settings.FACT_COLUMNS
         )
+        self._exec(f"CREATE TEMP TABLE {quote_identifier(stage)} ({columns})")
+
+    def _staged_value(self, column: settings.Column) -> str:
+        # "TIMESTAMPTZ when used with a TIMESTAMP expression" (Redshift SQL reference, AT TIME ZONE
+        # function): the staged UTC wall time becomes the instant, whatever the session time zone.
+        if column.arrow == "timestamp_utc":
+            return f"{quote_identifier(column.name)} AT TIME ZONE 'UTC'"
+        return quote_identifier(column.name)
 
     def _copy_stage(self, stage: str, staged: StagedFiles) -> None:
         """COPY the staged S3 prefix into the staging table (Redshift only)."""

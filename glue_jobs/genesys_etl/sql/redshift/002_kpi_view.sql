@@ -15,7 +15,9 @@
 --   avg_acw_seconds    = tAcw.sum / tAcw.count / 1000                      (after-call work)
 --   transfers          = nTransferred.count
 --   is_provisional     = the day was younger than settle_days when it was last loaded:
---                        (local date of loaded_at in the row's time_zone) - metric_date < settle_days,
+--                        (date of loaded_at) - metric_date < settle_days; migration 003 replaces the
+--                        date with the local one the job stores (a column-valued AT TIME ZONE, which
+--                        this file had before any Redshift ran it, is not documented by Redshift),
 --                        settle_days from etl_settings (the job's --settle-days, default 3).
 --                        It stays true until a later load re-pulls the day once it has settled (the
 --                        nightly lookback does that), so a true flag means "these numbers may still
@@ -59,7 +61,7 @@ FROM (
         SUM(CASE WHEN f.metric = 'tHeldComplete' THEN f.stat_count END) AS hold_count,
         SUM(CASE WHEN f.metric = 'tAcw' THEN f.stat_sum END) AS acw_ms,
         SUM(CASE WHEN f.metric = 'tAcw' THEN f.stat_count END) AS acw_count,
-        MAX(CAST(f.loaded_at AT TIME ZONE f.time_zone AS DATE)) AS loaded_date
+        MAX(CAST(f.loaded_at AS DATE)) AS loaded_date
     FROM {schema}.queue_metrics_daily f
     WHERE COALESCE(f.qualifier, '') = ''
     GROUP BY f.metric_date, f.queue_id, f.media_type
