@@ -19,6 +19,7 @@ from genesys_etl import settings
 from genesys_etl.errors import WarehouseError
 from genesys_etl.stage import StagedWindow
 from genesys_etl.transform import arrow_schema
+from genesys_etl.verify import loaded_metrics
 from genesys_etl.warehouse import RedshiftWarehouse, build_copy_sql, strip_redshift_options
 from genesys_etl.warehouse.base import load_migrations, qmark_to_format, split_statements
 from genesys_etl.windows import Window, local_midnight
@@ -103,7 +104,9 @@ def create_table(name: str) -> str:
 
 def test_redshift_ddl_parses_with_sqlglot() -> None:
     statements = redshift_statements()
-    assert len(statements) == 7  # four tables, the view, loaded_date and the view again (003)
+    assert (
+        len(statements) == 10
+    )  # 001: four tables; 002: the view; 003: loaded_date, the view; 004: two tables, a view
     for statement in statements:
         trees = sqlglot.parse(statement, read="redshift")
         assert len(trees) == 1
@@ -278,6 +281,15 @@ def test_every_statement_the_warehouse_sends_is_documented_redshift_with_bound_v
                 shrink_limit=0.5,
             )
         wh.fetch(f"SELECT * FROM {wh.qualified('v_queue_daily_kpis')}")
+        wh.record_verification(
+            verify_id="v1",
+            run_id="run-xyz",
+            window=window,
+            checks=[(window.start_date, True, 1, 0)],
+            api_calls=1,
+        )
+        loaded_metrics(wh, window.start_date, window.end_date)
+        wh.fetch(f"SELECT * FROM {wh.qualified('v_day_verification')}")
     finally:
         wh.close()
 

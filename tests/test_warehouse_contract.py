@@ -154,7 +154,7 @@ def load_run(wh: SqlWarehouse, load_id: str) -> dict[str, Any]:
 
 
 WINDOW = Window(date(2026, 3, 1), date(2026, 3, 3), "UTC")
-SHIPPED = ["001_tables", "002_kpi_view", "003_loaded_date"]
+SHIPPED = ["001_tables", "002_kpi_view", "003_loaded_date", "004_verification"]
 
 
 def test_ensure_schema_twice_is_a_no_op(wh: SqlWarehouse, make_warehouse: MakeWarehouse) -> None:
@@ -226,6 +226,14 @@ def test_both_backends_expose_the_same_tables_and_view(wh: SqlWarehouse) -> None
             "abandon_rate", "service_level_pct", "asa_seconds", "aht_seconds", "avg_talk_seconds",
             "avg_hold_seconds", "avg_acw_seconds", "transfers", "is_provisional",
         ],
+        "verify_runs": [
+            "verify_id", "run_id", "window_start_date", "window_end_date", "time_zone", "verified_at",
+            "cells_compared", "cells_differing", "days_differing", "api_calls",
+        ],
+        "verified_days": [
+            "verify_id", "metric_date", "verified_at", "matches", "cells_compared", "cells_differing",
+        ],
+        "v_day_verification": ["metric_date", "last_verified_at", "last_checked_at", "latest_check_matched"],
     }  # fmt: skip
 
 

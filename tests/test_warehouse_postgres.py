@@ -95,7 +95,7 @@ def test_concurrent_first_runs_apply_each_migration_once(
     check = PostgresStandInWarehouse(postgres_server.connect, postgres_schema)
     try:
         versions = check.fetch(f"SELECT version FROM {check.qualified('schema_migrations')} ORDER BY version")
-        assert versions == [("001_tables",), ("002_kpi_view",), ("003_loaded_date",)]
+        assert versions == [("001_tables",), ("002_kpi_view",), ("003_loaded_date",), ("004_verification",)]
     finally:
         check.close()
 

@@ -187,6 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
         add(doctor)
     doctor.set_defaults(handler=_cmd_doctor)
 
+    verify = commands.add_parser(
+        "verify",
+        help="compare the warehouse with Genesys cell by cell (changes nothing; --fix reloads what differs)",
+        description="Re-query Genesys with the bodies a load would send and compare every cell (day, "
+        "queue, media type, metric, qualifier, stat) with the warehouse. One line per day, then a total. "
+        "Exit 0 when everything matches, 1 when something differs, 2 for bad input.",
+    )
+    _add_dates(verify, required=True)
+    _add_window_flags(verify)
+    for add in (_add_genesys_flags, _add_warehouse_flags, _add_stage_flags):
+        add(verify)
+    verify.add_argument(
+        "--fix",
+        action="store_true",
+        default=None,
+        help="reload exactly the days that differ, then verify them again",
+    )
+    verify.set_defaults(handler=_cmd_verify)
+
     simulator = commands.add_parser(
         "simulator",
         help="start the bundled Genesys Cloud simulator (see its --help)",
@@ -385,6 +404,65 @@ def _cmd_doctor(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) 
         failed += not check.ok
     out.write("all checks passed\n" if not failed else f"{failed} check(s) failed\n")
     return 1 if failed else 0
+
+
+def _cmd_verify(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    from genesys_etl.client import GenesysClient
+    from genesys_etl.report import merge_ranges
+    from genesys_etl.verify import loaded_metrics, verify
+    from genesys_etl.warehouse import SqlWarehouse, open_warehouse
+    from genesys_etl.warehouse.base import resolve_zone
+
+    fix = bool(args.fix)
+    config = _load_config(args, env, trigger="manual")
+    warehouse = open_warehouse(config, create=False)
+    try:
+        if not isinstance(warehouse, SqlWarehouse) or not warehouse.has_schema():
+            raise ConfigError(
+                "--schema", f"{config.warehouse} has no genesys-etl tables in schema {config.schema!r}"
+            )
+        warehouse.ensure_schema(store_settings=False)  # the verification tables (migration 004)
+        zone = resolve_zone(
+            warehouse.zone_binding(), config.time_zone, schema=config.schema, flag="--time-zone"
+        )
+        config = config.with_changes(time_zone=zone)
+        start, end = config.date_range()
+        metrics = list(config.metrics) if args.metrics else loaded_metrics(warehouse, start, end)
+        if not metrics:
+            metrics = list(config.metrics)
+        with GenesysClient.from_config(config) as client:
+            result = verify(config, warehouse, client, metrics=metrics)
+            for day in result.days:
+                out.write(f"{day}\n")
+            out.write(result.summary() + "\n")
+            if not fix or not result.differing_days:
+                return 1 if result.differing_days else 0
+            warehouse.close()
+            from genesys_etl import pipeline
+
+            for first, last in merge_ranges((d, d) for d in result.differing_days):
+                out.write(f"fixing {first}..{last}\n")
+                loaded = pipeline.run(
+                    config.with_changes(start_date=first, end_date=last, metrics=tuple(metrics))
+                )
+                if not loaded.ok:
+                    out.write(f"the reload of {first}..{last} failed: {loaded.failed[0].error}\n")
+                    return 1
+            warehouse = open_warehouse(config, create=False)
+            assert isinstance(warehouse, SqlWarehouse)
+            again = [
+                verify(
+                    config.with_changes(start_date=first, end_date=last), warehouse, client, metrics=metrics
+                )
+                for first, last in merge_ranges((d, d) for d in result.differing_days)
+            ]
+            out.write("after --fix:\n")
+            for part in again:
+                for day in part.days:
+                    out.write(f"{day}\n")
+            return 1 if any(part.differing_days for part in again) else 0
+    finally:
+        warehouse.close()
 
 
 def _cmd_simulator(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:

@@ -825,6 +825,53 @@ class SqlWarehouse(Warehouse):
                 raise
         return [tuple(row) for row in rows]
 
+    def record_verification(
+        self,
+        *,
+        verify_id: str,
+        run_id: str,
+        window: Window,
+        checks: Sequence[tuple[date, bool, int, int]],
+        api_calls: int,
+    ) -> None:
+        """Write the audit of one verified window: a ``verify_runs`` row and a ``verified_days`` row a day.
+
+        Args:
+            verify_id: the verification's id (one per ``verify`` command).
+            run_id: the command's run id.
+            window: the window compared.
+            checks: per day ``(day, matches, cells compared, cells differing)``.
+            api_calls: aggregate requests spent on the window.
+
+        Raises:
+            WarehouseError: a statement failed (rolled back).
+        """
+        now = self._now()
+        with self._mutex, self._transaction(f"record verification of {window}"):
+            self._exec(
+                f"INSERT INTO {self.qualified('verify_runs')} (verify_id, run_id, window_start_date, "
+                "window_end_date, time_zone, verified_at, cells_compared, cells_differing, days_differing, "
+                "api_calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    verify_id,
+                    run_id,
+                    window.start_date,
+                    window.end_date,
+                    window.time_zone,
+                    now,
+                    sum(c[2] for c in checks),
+                    sum(c[3] for c in checks),
+                    sum(1 for c in checks if not c[1]),
+                    api_calls,
+                ),
+            )
+            for day, matches, cells, differing in checks:
+                self._exec(
+                    f"INSERT INTO {self.qualified('verified_days')} (verify_id, metric_date, verified_at, "
+                    "matches, cells_compared, cells_differing) VALUES (?, ?, ?, ?, ?, ?)",
+                    (verify_id, day, now, matches, cells, differing),
+                )
+
     def pending_migrations(self) -> list[str]:
         """Versions of the DDL files not yet applied to the schema (all of them before the first run)."""
         wanted = [m.version for m in load_migrations(self.ddl_dialect)]
