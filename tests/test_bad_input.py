@@ -16,7 +16,9 @@ queue table untouched.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -150,6 +152,7 @@ class Case:
         glue_secret: for the Glue entry: the Secrets Manager string (None: the secret does not exist).
         lock: another process holds the DuckDB file during the case.
         absent: text that must not appear in the output (e.g. a password given in a URL).
+        seconds: the case must end within this wall time (failures that retrying cannot fix).
     """
 
     name: str
@@ -164,6 +167,7 @@ class Case:
     glue: bool = False
     lock: bool = False
     absent: tuple[str, ...] = ()
+    seconds: float | None = None
 
 
 def _run(*extra: str, start: str = LOADED[0], end: str = LOADED[1]) -> tuple[str, ...]:
@@ -297,6 +301,23 @@ CASES: list[Any] = [
         proxy="403",
     ),
     Case("api-404", _run(), 1, ("404", "not.found"), loads="failed", proxy="404"),
+    # --- Genesys cannot be reached at all: one retry, one line naming the host, the report ---------
+    Case(
+        "api-host-does-not-resolve",
+        _run("--api-url", "https://api.nonexistent.invalid"),
+        1,
+        ("cannot resolve the host login.nonexistent.invalid", "--api-url / --login-url", "2 attempts"),
+        loads="failed",
+        seconds=10,
+    ),
+    Case(
+        "api-connection-refused",
+        _run("--api-url", "{closed}"),
+        1,
+        ("refused the connection", "nothing listens there", "--api-url", "2 attempts"),
+        loads="failed",
+        seconds=10,
+    ),
     Case(
         "api-retry-after-hours",
         _run(),
@@ -390,6 +411,13 @@ CASES: list[Any] = [
     ),
     Case("secret-missing", GLUE_ARGV, 2, ("--secret_id", "ResourceNotFoundException"), glue=True),
 ]
+
+
+def _closed_loopback_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _case_id(case: Any) -> str:
@@ -511,13 +539,16 @@ def test_bad_input_fails_with_one_line_and_leaves_the_warehouse_unchanged(
             "{wh}": f"duckdb:{warehouse_copy}",
             "{stage}": str(tmp_path / "stage"),
             "{unwritable}": str(unwritable / "stage"),
+            "{closed}": f"http://127.0.0.1:{_closed_loopback_port()}",
         }
         argv = [values.get(arg, arg) for arg in case.argv]
         if not case.glue and case.name != "log-level-unknown":
             argv = ["--log-level", "ERROR", *argv]
         holder = _hold_lock(warehouse_copy) if case.lock else None
+        started = time.monotonic()
         try:
             status = _invoke(case, argv, clean_sim, request, warehouse_copy)
+            elapsed = time.monotonic() - started
         finally:
             if holder is not None:
                 assert holder.stdin is not None
@@ -532,6 +563,14 @@ def test_bad_input_fails_with_one_line_and_leaves_the_warehouse_unchanged(
     assert len(lines) == 1, f"expected one line naming the problem, got:\n{shown}"
     for part in case.expect:
         assert part in lines[0], f"{part!r} not in {lines[0]!r}"
+    assert "Traceback" not in captured.out + captured.err
+    if case.seconds is not None:
+        assert elapsed < case.seconds, f"took {elapsed:.1f} s"
+    if case.loads == "failed" and not case.glue:
+        # The run report still comes out, with the command that reruns the failed days.
+        assert (
+            f"rerun the failed days with:\n  genesys-etl backfill --start-date {LOADED[0]} " in captured.out
+        )
     for secret in case.absent:
         assert secret not in captured.out + captured.err
 
@@ -566,21 +605,60 @@ def test_the_table_has_at_least_25_cases() -> None:
     assert len(set(names)) == len(names)
 
 
-def test_refused_credentials_stop_the_run_at_the_first_refusal(
-    clean_sim: SimulatorServer, warehouse_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("cause", "expect"),
+    [
+        ("wrong-secret", "401"),
+        ("host-does-not-resolve", "cannot resolve the host login.nonexistent.invalid"),
+        ("connection-refused", "refused the connection"),
+    ],
+)
+def test_a_failure_every_call_would_repeat_stops_the_run_and_still_prints_the_report(
+    cause: str,
+    expect: str,
+    clean_sim: SimulatorServer,
+    warehouse_copy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    values = {
-        "{api}": clean_sim.base_url,
-        "{wh}": f"duckdb:{warehouse_copy}",
-        "{stage}": str(tmp_path / "stage"),
-    }
+    api = {
+        "wrong-secret": clean_sim.base_url,
+        "host-does-not-resolve": "https://api.nonexistent.invalid",
+        "connection-refused": f"http://127.0.0.1:{_closed_loopback_port()}",
+    }[cause]
+    values = {"{api}": api, "{wh}": f"duckdb:{warehouse_copy}", "{stage}": str(tmp_path / "stage")}
     argv = [values.get(a, a) for a in _run("--days-per-query", str(MAX_INTERVAL_DAYS), end="2026-10-15")]
-    env = {**sim_env(clean_sim), "GENESYS_CLIENT_SECRET": "not-the-secret"}
+    env = sim_env(clean_sim)
+    if cause == "wrong-secret":
+        env["GENESYS_CLIENT_SECRET"] = "not-the-secret"
+    started = time.monotonic()
     with process_logging():
         status = cli.main(["--log-level", "ERROR", *argv], env=env)
-    lines = capsys.readouterr().err.strip().splitlines()
+    elapsed = time.monotonic() - started
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
     assert status == 1
-    # Three windows and the queue listing: one refused login is enough to know the others will be.
-    assert clean_sim.request_count("/oauth/token") == 1
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    # Three windows and the queue listing: one refusal is enough to know the others would fail too.
+    if cause == "wrong-secret":
+        assert clean_sim.request_count("/oauth/token") == 1
+    assert clean_sim.request_count("aggregates/query") == 0
+    assert clean_sim.request_count("routing/queues") == 0
     assert len(lines) == 1, lines
-    assert "401" in lines[0]
+    assert expect in lines[0]
+    assert "Traceback" not in captured.out + captured.err
+    report = captured.out
+    assert "2026-10-01..2026-10-05" in report
+    assert report.count("not attempted") >= 3  # two windows, and the total
+    later = [line for line in report.splitlines() if line.startswith(("2026-10-06..", "2026-10-11.."))]
+    assert len(later) == 2
+    assert all(line.rstrip().endswith("not attempted") for line in later), later
+    assert "the later windows and the queue listing were not attempted" in report
+    assert "queues listed" not in report
+    assert (
+        "rerun the failed days with:\n  genesys-etl backfill --start-date 2026-10-01 --end-date 2026-10-15"
+        in report
+    )
+    assert "not-the-secret" not in report + captured.err
+    statuses = [row[6] for row in duckdb_snapshot(warehouse_copy).load_runs]
+    assert statuses == ["succeeded", "failed"]  # the preloaded window, then the one that was attempted

@@ -738,3 +738,85 @@ def test_queue_paging_without_page_count_stops_on_a_short_page(
     server = stub({QUEUES: pages})
     assert [q["id"] for q in make_client(server.base_url).list_queues(page_size=2)] == ["a", "b", "c"]
     assert [call.query["pageNumber"] for call in server.calls(QUEUES)] == [["1"], ["2"]]
+
+
+# --- a host that cannot be reached fails fast; the token call retries like the aggregates call -------
+
+
+def _closed_loopback_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("base_url", "names"),
+    [
+        (
+            "https://api.nonexistent.invalid",
+            ("cannot resolve the host", "api.nonexistent.invalid", "--api-url"),
+        ),
+        ("closed-port", ("refused the connection", "nothing listens there", "--api-url")),
+    ],
+    ids=["name-does-not-resolve", "connection-refused"],
+)
+def test_an_unreachable_host_is_retried_once_and_named(
+    base_url: str, names: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    from genesys_etl.errors import GenesysUnreachableError
+
+    if base_url == "closed-port":
+        base_url = f"http://127.0.0.1:{_closed_loopback_port()}"
+    caplog.set_level(logging.INFO)
+    client = make_client(base_url)
+    started = time.monotonic()
+    with pytest.raises(GenesysUnreachableError) as caught:
+        client.query_aggregates(one_day_body())
+    elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert elapsed < 5, f"took {elapsed:.1f} s: the host was retried like a transient failure"
+    assert client.stats.requests == 2  # the first try and one retry, not max_attempts
+    for part in names:
+        assert part in message
+    assert "2 attempts" in message
+    assert "\n" not in message
+    # urllib3's own "Retrying (...)" warning would repeat each retry as a long extra line.
+    assert not [r for r in caplog.records if r.name.startswith("urllib3") and "Retrying" in r.getMessage()]
+    assert CLIENT_SECRET not in caplog.text + message
+
+
+def test_an_unresolvable_login_host_names_the_login_flags() -> None:
+    from genesys_etl.errors import GenesysUnreachableError
+
+    client = make_client("https://api.mypurecloud.ie", login_url="https://login.nonexistent.invalid")
+    with pytest.raises(GenesysUnreachableError, match=r"login\.nonexistent\.invalid.*--login-url"):
+        client.query_aggregates(one_day_body())
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [("503",), ("500", "502"), ("drop",), ("malformed",), ("malformed", "504", "drop")],
+    ids=["503", "500-502", "reset", "truncated-200", "mixed"],
+)
+def test_the_token_call_retries_transient_failures(
+    start_sim: Callable[..., SimulatorServer], faults: tuple[str, ...]
+) -> None:
+    sim = start_sim(faults=FaultConfig(sequence=faults, path_prefix=settings.TOKEN_PATH))
+    client = make_client(sim.base_url)
+    response = client.query_aggregates(one_day_body())
+    assert response["results"]
+    assert sim.request_count(settings.TOKEN_PATH) == len(faults) + 1
+    assert client.stats.token_fetches == 1
+    assert client.stats.retries == len(faults)
+
+
+def test_the_token_call_gives_up_after_bounded_attempts(start_sim: Callable[..., SimulatorServer]) -> None:
+    sim = start_sim(faults=FaultConfig(sequence=("503",) * 20, path_prefix=settings.TOKEN_PATH))
+    client = make_client(sim.base_url, max_attempts=3, max_retry_wait=5)
+    with pytest.raises(RetryBudgetExceededError, match="503"):
+        client.query_aggregates(one_day_body())
+    assert sim.request_count(settings.TOKEN_PATH) == 3
+    assert sim.request_count(settings.AGGREGATES_QUERY_PATH) == 0
