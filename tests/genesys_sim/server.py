@@ -13,6 +13,7 @@ import math
 import random
 import secrets
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -144,6 +145,14 @@ class _HTTPServer(ThreadingHTTPServer):
         with self.connections_lock:
             self.open_connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (reset, broken pipe, timeout) is normal: log it, print no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("client %s hung up: %s", client_address, type(error).__name__)
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self.connections_lock:
