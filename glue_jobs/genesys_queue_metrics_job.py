@@ -43,6 +43,7 @@ OPTIONAL_ARGUMENTS: tuple[str, ...] = (
     "allow_shrink",
     "shrink_limit",
     "doctor",
+    "verify_days",
     "log_level",
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,9 @@ import duckdb
 import pytest
 
 from fixtures.jobs import assert_equals_ground_truth, duckdb_facts, sim_env
-from genesys_etl import cli
+from genesys_etl import cli, pipeline
+from genesys_etl.config import Config
+from genesys_etl.report import format_run_report
 from genesys_etl.verify import compare_cells
 from genesys_sim import SimConfig, SimulatorServer
 
@@ -141,3 +143,58 @@ def test_compare_cells_names_cells_only_in_the_warehouse() -> None:
     assert checks[0].verdict == "only in the warehouse"
     assert "(only in the warehouse)" in checks[0].example
     assert compare_cells([day], {key: stats}, {key: stats})[0].verdict == "matches"
+
+
+def test_the_nightly_self_check_fails_the_run_on_a_late_correction_and_names_the_fix(tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    with SimulatorServer(SimConfig(seed=8, queues=5, today=TODAY, late_correction_days=10)) as sim:
+        # Loaded on 26 November: 11-16 was already corrected (10 days old), 11-17..11-22 not yet.
+        assert _cli(sim, db, "backfill", "--start-date", "2026-11-16", "--end-date", "2026-11-22")[0] == 0
+        sim.set_today(date(2026, 11, 30))  # now 11-17..11-20 are 10+ days old: Genesys corrected them
+        config = Config(
+            api_url=sim.base_url,
+            client_id=sim.client_id,
+            client_secret=sim.client_secret,
+            warehouse=f"duckdb:{db}",
+            stage=str(tmp_path / "stage"),
+        )
+        sim.reset_counters()
+        report = pipeline.run(config, now=datetime(2026, 11, 30, 12, 0, tzinfo=UTC))  # nightly 11-23..11-29
+        assert sim.request_count("aggregates/query", 200) == 2  # the lookback week + the verified week
+        text = format_run_report(report, config.with_changes(time_zone=report.time_zone))
+        assert report.verified == (date(2026, 11, 16), date(2026, 11, 22))
+        assert report.verify_differs == [date(2026, 11, d) for d in (17, 18, 19, 20)]
+        assert report.exit_code == 1
+        assert "4 day(s) no longer equal Genesys: 2026-11-17, 2026-11-18, 2026-11-19, 2026-11-20" in text
+        fix = next(
+            line.strip() for line in text.splitlines() if line.strip().startswith("genesys-etl verify")
+        )
+        assert "--start-date 2026-11-17 --end-date 2026-11-20" in fix
+        assert fix.endswith("--fix")
+        status, out = _cli(
+            sim, db, "verify", "--start-date", "2026-11-17", "--end-date", "2026-11-20", "--fix"
+        )
+        assert status == 0, out
+        truth = sim.ground_truth(date(2026, 11, 16), date(2026, 11, 29))
+    assert_equals_ground_truth(truth, duckdb_facts(db, "2026-11-16", "2026-11-29"))
+
+
+def test_the_self_check_is_off_with_verify_days_0_and_never_counts_unloaded_days(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    db = tmp_path / "wh.duckdb"
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    base = Config(
+        api_url=sim.base_url,
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        warehouse=f"duckdb:{db}",
+        stage=str(tmp_path / "stage"),
+    )
+    report = pipeline.run(base, now=now)  # the week before the lookback was never loaded
+    assert report.exit_code == 0
+    assert report.verify_differs == []
+    sim.reset_counters()
+    report = pipeline.run(base.with_changes(verify_days=0), now=now)
+    assert report.verified is None
+    assert sim.request_count("aggregates/query", 200) == 1

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dates(run)
     for add in (_add_window_flags, _add_genesys_flags, _add_warehouse_flags, _add_stage_flags):
         add(run)
+    run.add_argument(
+        "--verify-days",
+        help="nightly: then verify this many loaded days older than the lookback against Genesys "
+        "(default 7, one more call; 0 turns it off); a difference fails the run",
+    )
     run.set_defaults(handler=_cmd_run)
 
     backfill = commands.add_parser(
@@ -344,18 +349,18 @@ def _cmd_plan(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) ->
 
 def _cmd_lint(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     del env
-    from genesys_etl.lint import format_problems, lint_text
+    from genesys_etl.lint import format_problems, lint_bytes
 
     source = "stdin" if args.file == "-" else args.file
     try:
         if args.file == "-":
-            text = sys.stdin.read()
+            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
         else:
-            with open(args.file, encoding="utf-8") as handle:  # noqa: PTH123
-                text = handle.read()
+            with open(args.file, "rb") as handle:  # noqa: PTH123
+                data = handle.read()
     except OSError as err:
         raise ConfigError("file", f"cannot read {source}: {err.strerror}") from err
-    problems = lint_text(text)
+    problems = lint_bytes(data)
     if not problems:
         out.write(f"{source}: OK — a valid aggregates query body\n")
         return 0

@@ -279,6 +279,8 @@ class Config:
         allow_shrink: load a window even when its answer removes more than ``shrink_limit`` of the
             rows its cells hold (the shrink guard is off).
         shrink_limit: the largest share (0..1) of a window's rows a reload may remove (default 0.5).
+        verify_days: nightly runs only: after the load, verify this many days just older than the
+            lookback against Genesys (0: off); a difference fails the run.
         warehouse: ``duckdb:PATH`` or ``redshift``.
         stage: a local folder or ``s3://bucket/prefix``.
         schema: warehouse schema (a plain lower-case identifier).
@@ -310,6 +312,7 @@ class Config:
     settle_days: int = settings.DEFAULT_SETTLE_DAYS
     allow_shrink: bool = False
     shrink_limit: float = settings.DEFAULT_SHRINK_LIMIT
+    verify_days: int = settings.DEFAULT_VERIFY_DAYS
     warehouse: str = DEFAULT_WAREHOUSE
     stage: str = DEFAULT_STAGE
     schema: str = settings.DEFAULT_SCHEMA
@@ -364,6 +367,7 @@ class Config:
             msg = f"{limit:g} is more than 1; give a share from 0 to 1, e.g. 0.5"
             raise ConfigError("--shrink-limit", msg)
         set_(self, "shrink_limit", limit)
+        _check_int(self.verify_days, "--verify-days", 0, 31, "give 0 (off) to 31 days (default 7)")
         _check_warehouse(self.warehouse)
         _check_stage(self.stage)
         _check_schema(self.schema)
@@ -567,7 +571,14 @@ def _parse_value(name: str, raw: Any) -> Any:
             except ValueError:
                 raise ConfigError(flag, f"{raw!r} is not a calendar date; write YYYY-MM-DD") from None
         return raw
-    if name in ("lookback_days", "days_per_query", "settle_days", "requests_per_minute", "max_attempts"):
+    if name in (
+        "lookback_days",
+        "days_per_query",
+        "settle_days",
+        "requests_per_minute",
+        "max_attempts",
+        "verify_days",
+    ):
         if isinstance(raw, str):
             try:
                 return int(raw.strip())

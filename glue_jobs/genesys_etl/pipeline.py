@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from genesys_etl.client import GenesysClient
@@ -88,6 +88,9 @@ class RunReport:
         stopped: what stopped the run early (refused credentials, unreachable host, SIGTERM/SIGINT).
         time_zone: the zone the run loaded in (the schema's).
         skipped_days: dates of the range that do not exist in the zone (never sent).
+        verified: the range the nightly self-check compared with Genesys (``--verify-days``).
+        verify_differs: loaded days of that range that no longer equal Genesys.
+        verify_error: why the self-check could not run.
     """
 
     run_id: str
@@ -99,6 +102,9 @@ class RunReport:
     stopped: EtlError | RunInterrupted | None = None
     time_zone: str = ""
     skipped_days: list[date] = field(default_factory=list)
+    verified: tuple[date, date] | None = None
+    verify_differs: list[date] = field(default_factory=list)
+    verify_error: str | None = None
 
     @property
     def failed(self) -> list[WindowReport]:
@@ -108,7 +114,13 @@ class RunReport:
     @property
     def ok(self) -> bool:
         """True when every window loaded and the queue listing refreshed."""
-        return not self.failed and self.queue_error is None and self.stopped is None
+        return (
+            not self.failed
+            and self.queue_error is None
+            and self.stopped is None
+            and not self.verify_differs
+            and self.verify_error is None
+        )
 
     @property
     def exit_code(self) -> int:
@@ -212,6 +224,8 @@ def run(
         if report.stopped is None:
             try:
                 _refresh_queues(client, warehouse, report)
+                if config.trigger == "nightly" and config.verify_days and windows:
+                    _verify_before_lookback(config, windows[0].start_date, client, warehouse, report)
             except RunInterrupted as stop:
                 report.stopped, report.queue_error = stop, f"interrupted: {stop}"
     report.seconds = time.monotonic() - started
@@ -341,6 +355,46 @@ def _record_failure(warehouse: Warehouse, load_id: str, result: WindowReport) ->
         )
     except Exception:
         log.warning("window %s: could not record the failure in load_runs", result.window, exc_info=True)
+
+
+def _verify_before_lookback(
+    config: Config, lookback_start: date, client: GenesysClient, warehouse: Warehouse, report: RunReport
+) -> None:
+    """Nightly self-check: compare the ``verify_days`` loaded days just older than the lookback.
+
+    Genesys can still correct a day after the nightly lookback stopped re-pulling it; without this the
+    warehouse would keep the old numbers silently. Days never loaded are not differences.
+    """
+    from genesys_etl.verify import verify
+    from genesys_etl.warehouse import SqlWarehouse
+    from genesys_etl.windows import today_in
+
+    end = lookback_start - timedelta(days=1)
+    start = end - timedelta(days=config.verify_days - 1)
+    report.verified = (start, end)
+    if not isinstance(warehouse, SqlWarehouse):
+        report.verify_error = "this warehouse cannot record verifications"
+        return
+    try:
+        coverage = warehouse.coverage(
+            start, end, settle_days=config.settle_days, today=today_in(config.zone), time_zone=config.zone
+        )
+        loaded = {d.day for d in coverage if d.status in ("loaded", "provisional")}
+        if not loaded:
+            log.info("verify %s..%s: no loaded day to compare", start, end)
+            return
+        checked = verify(
+            config.with_changes(start_date=start, end_date=end), warehouse, client, metrics=config.metrics
+        )
+    except EtlError as err:
+        report.verify_error = str(err)
+        log.error("verify %s..%s failed: %s", start, end, err)
+        return
+    report.verify_differs = [day for day in checked.differing_days if day in loaded]
+    if report.verify_differs:
+        log.error("verify %s..%s: %d day(s) differ from Genesys", start, end, len(report.verify_differs))
+    else:
+        log.info("verify %s..%s: %s", start, end, checked.summary())
 
 
 def _refresh_queues(client: GenesysClient, warehouse: Warehouse, report: RunReport) -> None:

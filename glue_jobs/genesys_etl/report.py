@@ -84,6 +84,23 @@ def format_run_report(report: RunReport, config: Config, *, glue_job: str | None
         reason = " ".join(str(report.stopped).split())
         skipped = "" if report.queue_error else "; the later windows and the queue listing were not attempted"
         text += f"the run stopped: {reason}{skipped}\n"
+    if report.verified is not None:
+        first, last = report.verified
+        if report.verify_error:
+            text += f"verify {first}..{last} could not run: {report.verify_error}\n"
+        elif report.verify_differs:
+            listed = ", ".join(str(day) for day in report.verify_differs)
+            count = len(report.verify_differs)
+            text += f"verify {first}..{last}: {count} day(s) no longer equal Genesys: {listed}\n"
+            text += "reload exactly those days with:\n"
+            text += "".join(
+                f"  {command}\n"
+                for command in verify_commands(
+                    merge_ranges((day, day) for day in report.verify_differs), config
+                )
+            )
+        else:
+            text += f"verify {first}..{last}: the loaded days equal Genesys\n"
     for day in report.skipped_days:
         text += f"{day} does not exist in {report.time_zone} (the clocks skipped it): not asked for\n"
     failed = [(item.window.start_date, item.window.end_date) for item in report.failed if item.shrink is None]
@@ -224,6 +241,22 @@ def backfill_commands(
     return [
         f"{prefix} --start-date {start.isoformat()} --end-date {end.isoformat()}{extra}"
         for start, end in ranges
+    ]
+
+
+def verify_commands(ranges: Iterable[tuple[date, date]], config: Config) -> list[str]:
+    """Ready-to-run ``genesys-etl verify … --fix`` commands for date ranges, with every setting that matters.
+
+    Args:
+        ranges: inclusive date ranges.
+        config: the configuration whose settings the commands keep (never its credentials).
+
+    Returns:
+        One command line per range.
+    """
+    return [
+        command.replace("genesys-etl backfill", "genesys-etl verify", 1) + " --fix"
+        for command in backfill_commands(ranges, config)
     ]
 
 

@@ -45,6 +45,11 @@ DEFAULT_SETTLE_DAYS = 3
 # Genesys corrections move counts by a few percent; losing more than half of a window's rows is an
 # empty or partial answer (an outage, an OAuth role that lost a division), not a correction.
 DEFAULT_SHRINK_LIMIT = 0.5
+# Nightly self-check: after the load, verify the days just older than the lookback against Genesys.
+# 7 days are one more aggregates call a night (a week is one window); corrections Genesys makes
+# after the lookback (reference/genesys-analytics-api.md "Data changes after the fact") are then
+# caught within a week of landing instead of never.
+DEFAULT_VERIFY_DAYS = 7
 DEFAULT_SCHEMA = "genesys"
 
 # Transport policy (reference/genesys-analytics-api.md "Errors and rate limits").

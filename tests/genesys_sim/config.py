@@ -107,6 +107,9 @@ class SimConfig:
         today: the simulator's current date (UTC days after it have no data); None: the real UTC date.
         late_data: whether days younger than ``late_data_horizon_days`` are still filling in.
         late_data_horizon_days: age in days after which a day's data no longer changes.
+        late_correction_days: when set, a "late correction": once a UTC day is this many days old,
+            a seeded 5 % of its conversations disappear from the data (reprocessed away), long after
+            the day had settled; None: data never change once settled.
         latency_seconds: fixed delay added to every request.
         latency_jitter_seconds: extra uniform random delay (seeded) added to every request.
         unattributed_groups: whether queue groupings also return groups without ``queueId``.
@@ -129,6 +132,7 @@ class SimConfig:
     today: date | None = None
     late_data: bool = False
     late_data_horizon_days: int = 3
+    late_correction_days: int | None = None
     latency_seconds: float = 0.0
     latency_jitter_seconds: float = 0.0
     unattributed_groups: bool = True
@@ -153,6 +157,10 @@ class SimConfig:
             (self.requests_per_minute >= 1, "requests_per_minute must be >= 1"),
             (self.max_interval_days >= 1, "max_interval_days must be >= 1"),
             (self.late_data_horizon_days >= 0, "late_data_horizon_days must be >= 0"),
+            (
+                self.late_correction_days is None or self.late_correction_days >= 1,
+                "late_correction_days must be >= 1 or None",
+            ),
             (self.latency_seconds >= 0, "latency_seconds must be >= 0"),
             (self.latency_jitter_seconds >= 0, "latency_jitter_seconds must be >= 0"),
             (self.cache_megabytes >= 1, "cache_megabytes must be >= 1"),

@@ -31,7 +31,8 @@ MAX_SLOT_COUNT = 30_000  # per-slot counts are stored as int16
 QUIET_DAY_RATE = 0.04  # share of (queue, day) with no activity at all
 CLOSED_WEEKENDS_RATE = 0.3  # share of queues closed on Saturdays and Sundays
 _DAY_OFFSET = 1_000_000  # keeps seed words non-negative for days before 1970
-_STREAM_LAYOUT, _STREAM_VALUES, _STREAM_DELAYS = 0, 1, 2
+_STREAM_LAYOUT, _STREAM_VALUES, _STREAM_DELAYS, _STREAM_CORRECTIONS = 0, 1, 2, 3
+CORRECTED_SHARE = 0.05  # share of a day's (slot, pair) cells a late correction removes
 
 # Base timers (durations drawn per slot) and the per-slot count each one measures.
 BASE_TIMERS: dict[str, str] = {
@@ -541,6 +542,12 @@ class DataEngine:
             data.delay = np.searchsorted(cumulative, draws, side="right").astype(np.int8)
         return data.delay
 
+    def _uncorrected(self, day: int) -> Array:
+        """Cells a late correction keeps: a seeded (1 - CORRECTED_SHARE) of the day's (slot, pair) cells."""
+        rng = np.random.default_rng([self.config.seed, _STREAM_CORRECTIONS, day + _DAY_OFFSET])
+        kept: Array = rng.random((SLOTS_PER_DAY, self.pairs)) >= CORRECTED_SHARE
+        return kept
+
     # ----------------------------------------------------------------------------- aggregation
     def _reduce(self, bounds: Array, keys: Sequence[str], today: date) -> dict[str, Array]:
         """Reduce slot arrays over buckets ``[bounds[i], bounds[i+1])`` (global slot indices) per pair."""
@@ -563,6 +570,10 @@ class DataEngine:
             data = self._day(day)
             age = today_index - day
             visible = self._delays(day, data) <= age if late and age < horizon else None
+            correction = self.config.late_correction_days
+            if correction is not None and age >= correction:
+                kept = self._uncorrected(day)
+                visible = kept if visible is None else visible & kept
             views.append((data, visible))
         local = np.asarray(bounds, dtype=np.int64) - first_day * SLOTS_PER_DAY
         template = next(v for v in views if v is not None)[0].arrays
