@@ -355,3 +355,104 @@ def test_default_today_is_used_when_not_given() -> None:
 def test_an_empty_granularity_is_refused(granularity: str) -> None:
     problem = only(lint(with_(granularity=granularity)), "granularity")
     assert "empty duration" in problem.message
+
+
+# --- the longest interval and the P1D grid, pinned at their edges ---------------------------------------
+
+
+def test_an_eight_day_interval_is_flagged_and_seven_days_are_not() -> None:
+    eight = lint(with_(interval="2026-01-01T00:00:00Z/2026-01-09T00:00:00Z", timeZone="UTC"))
+    assert "8 days" in only(eight, "interval").message
+    assert lint(with_(interval="2026-01-01T00:00:00Z/2026-01-08T00:00:00Z", timeZone="UTC")) == []
+
+
+def test_seven_local_days_with_a_25_hour_day_are_not_flagged() -> None:
+    # 2026-11-01 is 25 hours long in New York: the seven days are 169 hours, still seven days.
+    body = with_(interval="2026-10-29T00:00:00.000-04:00/2026-11-05T00:00:00.000-05:00")
+    assert lint(body) == []
+    eight = with_(interval="2026-10-29T00:00:00.000-04:00/2026-11-06T00:00:00.000-05:00")
+    assert "interval" in {problem.field for problem in lint(eight)}
+
+
+@pytest.mark.parametrize(
+    "interval",
+    [
+        "2026-11-24T06:00:00.000-05:00/2026-11-25T06:00:00.000-05:00",  # 06:00 to 06:00 local
+        "2026-11-24T00:30:00.000-05:00/2026-11-25T00:30:00.000-05:00",  # half past midnight
+    ],
+)
+def test_a_p1d_body_that_does_not_start_at_local_midnight_is_flagged(interval: str) -> None:
+    problem = only(lint(with_(interval=interval)), "granularity")
+    assert "does not divide" in problem.message
+    assert suggested_interval(problem).startswith("2026-11-24T00:00:00.000-05:00/")
+
+
+# --- the lint subcommand: exit status, any bytes, any depth, a bounded listing -----------------------
+
+
+def _lint_command(
+    tmp_path: Any, data: bytes, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, list[str], str]:
+    from genesys_etl import cli
+
+    path = tmp_path / "body.json"
+    path.write_bytes(data)
+    status = cli.main(["lint", str(path)], env={})
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    return status, captured.out.splitlines(), captured.err
+
+
+def test_the_lint_command_exits_0_on_a_clean_body_and_1_on_problems(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    status, out, _ = _lint_command(tmp_path, json.dumps(GOOD).encode(), capsys)
+    assert status == 0
+    assert out == [f"{tmp_path / 'body.json'}: OK — a valid aggregates query body"]
+    bad = {"interval": "P1D", "groupings": ["queueId"], "metrics": ["nOffered"]}
+    status, out, _ = _lint_command(tmp_path, json.dumps(bad).encode(), capsys)
+    assert status == 1
+    assert out[0] == "2 problems found:"
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b'{"interval": "P1D", "metrics": ["nOff\xe9red"]}', "not UTF-8 text: byte 0xe9 at offset 37"),
+        (b"\xff\xfe{\x00}\x00", "not UTF-8 text: byte 0xff at offset 0"),
+        (b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (b'{"filter": ' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+    ],
+    ids=["latin-1", "utf-16", "deep-array", "deep-object"],
+)
+def test_the_lint_command_explains_unreadable_bodies_in_one_problem(
+    data: bytes, says: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _lint_command(tmp_path, data, capsys)
+    assert status == 1
+    assert out[0] == "1 problem found:"
+    assert says in out[1]
+    assert err == ""
+
+
+def test_the_lint_command_caps_its_listing(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    body = {**GOOD, "metrics": [f"nOfered{i}" for i in range(2000)]}
+    status, out, _ = _lint_command(tmp_path, json.dumps(body).encode(), capsys)
+    assert status == 1
+    assert out[0] == "2000 problems found:"
+    assert len(out) == 1 + 2 * 50 + 1
+    assert out[-1].startswith("… and 1950 more")
+
+
+def test_a_missing_lint_file_is_bad_input(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from genesys_etl import cli
+
+    status = cli.main(["lint", str(tmp_path / "absent.json")], env={})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert "cannot read" in err[0]

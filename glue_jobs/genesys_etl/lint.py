@@ -74,6 +74,8 @@ _DURATION = re.compile(
 )
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EXAMPLE_INSTANT = "2026-03-08T00:00:00.000-05:00"
+# A body with thousands of mistakes is one mistake repeated: list the first ones, count the rest.
+MAX_LISTED_PROBLEMS = 50
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,12 @@ class Problem:
     fix: str
 
 
-def format_problems(problems: Sequence[Problem]) -> str:
-    """Render problems for a person: one block per problem, the fix under it.
+def format_problems(problems: Sequence[Problem], *, limit: int = MAX_LISTED_PROBLEMS) -> str:
+    """Render problems for a person: one block per problem, the fix under it, at most ``limit`` of them.
 
     Args:
         problems: from ``lint_body``.
+        limit: most problems listed; the rest are counted in one last line.
 
     Returns:
         Text without a trailing newline; a one-line all-clear when there are none.
@@ -104,10 +107,33 @@ def format_problems(problems: Sequence[Problem]) -> str:
         return "no problems found: the body matches the aggregates query schema and allowed values"
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found:"
     lines = [count]
-    for problem in problems:
+    for problem in problems[:limit]:
         lines.append(f"- {problem.field}: {problem.message}")
         lines.append(f"  fix: {problem.fix}")
+    if len(problems) > limit:
+        lines.append(f"… and {len(problems) - limit} more (fix the first ones and lint again)")
     return "\n".join(lines)
+
+
+def lint_bytes(data: bytes, *, today: date | None = None) -> list[Problem]:
+    """Decode a file's bytes as UTF-8 JSON text and lint the body it holds.
+
+    Args:
+        data: the file or stdin contents, any bytes.
+        today: as for ``lint_text``.
+
+    Returns:
+        Every problem found; one problem when the bytes are not UTF-8 text.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        message = f"not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start} (JSON is UTF-8)"
+        fix = (
+            "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 body.json), or check it is the right file"
+        )
+        return [Problem("(body)", message, fix)]
+    return lint_text(text, today=today)
 
 
 def lint_text(text: str, *, today: date | None = None) -> list[Problem]:
@@ -120,11 +146,14 @@ def lint_text(text: str, *, today: date | None = None) -> list[Problem]:
     Returns:
         Every problem found; empty when the body is clean.
     """
+    fix = 'write one JSON object, e.g. {"interval": "…/…", "metrics": ["nOffered"]}'
     try:
         body = json.loads(text)
     except json.JSONDecodeError as err:
         message = f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
-        fix = 'write one JSON object, e.g. {"interval": "…/…", "metrics": ["nOffered"]}'
+        return [Problem("(body)", message, fix)]
+    except RecursionError:
+        message = "nested too deeply to read (an aggregates body is at most a few levels deep)"
         return [Problem("(body)", message, fix)]
     return lint_body(body, today=today)
 
