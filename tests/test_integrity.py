@@ -298,6 +298,15 @@ def test_the_glue_job_takes_the_shrink_settings() -> None:
 
 # ---- 4. days whose midnight the zone skips ------------------------------------------------------------
 
+# The midnight-gap days the issue names (the clocks go from 23:59:59 to 01:00).
+NAMED_GAP_DAYS: list[tuple[str, date]] = [
+    ("America/Santiago", date(2026, 9, 6)),
+    ("America/Havana", date(2026, 3, 8)),
+    ("Asia/Beirut", date(2026, 3, 29)),
+    ("Africa/Cairo", date(2023, 4, 28)),
+    ("America/Asuncion", date(2024, 10, 6)),
+    ("Asia/Tehran", date(2021, 3, 22)),
+]
 _FIRST, _LAST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 
@@ -341,14 +350,7 @@ def test_plan_never_emits_a_body_lint_rejects_on_any_midnight_gap_day_2000_2199(
 ) -> None:
     days = sum(len(found) for found in midnight_gap_days.values())
     # The cases the issue names are among them (and the scan is not vacuous).
-    for zone, day in [
-        ("America/Santiago", date(2026, 9, 6)),
-        ("America/Havana", date(2026, 3, 8)),
-        ("Asia/Beirut", date(2026, 3, 29)),
-        ("Africa/Cairo", date(2023, 4, 28)),
-        ("America/Asuncion", date(2024, 10, 6)),
-        ("Asia/Tehran", date(2021, 3, 22)),
-    ]:
+    for zone, day in NAMED_GAP_DAYS:
         assert day in midnight_gap_days[zone], (zone, day)
     assert len(midnight_gap_days) > 10
     assert days > 1000
@@ -378,17 +380,7 @@ def test_plan_never_emits_a_body_lint_rejects_on_any_midnight_gap_day_2000_2199(
     assert checked > 10_000
 
 
-@pytest.mark.parametrize(
-    ("zone", "day"),
-    [
-        ("America/Santiago", date(2026, 9, 6)),
-        ("America/Havana", date(2026, 3, 8)),
-        ("Asia/Beirut", date(2026, 3, 29)),
-        ("Africa/Cairo", date(2023, 4, 28)),
-        ("America/Asuncion", date(2024, 10, 6)),
-        ("Asia/Tehran", date(2021, 3, 22)),
-    ],
-)
+@pytest.mark.parametrize(("zone", "day"), NAMED_GAP_DAYS)
 def test_a_midnight_gap_day_loads_exactly_the_ground_truth(
     sim: SimulatorServer, tmp_path: Path, zone: str, day: date
 ) -> None:
