@@ -225,7 +225,29 @@ CASES: list[Any] = [
         2,
         ("--lookback-days",),
     ),
-    Case("pace-zero", _run("--requests-per-minute", "0"), 2, ("--requests-per-minute",)),
+    Case("pace-zero", _run("--requests-per-minute", "0"), 2, ("--requests-per-minute", "0 is too small")),
+    Case(
+        "days-per-query-zero",
+        _run("--days-per-query", "0"),
+        2,
+        ("--days-per-query", "0 is outside 1..7", "days per request"),
+    ),
+    Case(
+        "secret-outside-latin-1",
+        _run(),
+        2,
+        ("GENESYS_CLIENT_SECRET", "cannot be sent", "outside Latin-1"),
+        env="secret-non-latin-1",
+        absent=("☃",),
+    ),
+    Case(
+        "secret-with-a-newline",
+        _run(),
+        2,
+        ("GENESYS_CLIENT_SECRET", "control character"),
+        env="secret-newline",
+        absent=("s3cr3t-tail",),
+    ),
     Case("retry-wait-negative", _run("--max-retry-wait", "-3"), 2, ("--max-retry-wait",)),
     Case("credentials-missing", _run(), 2, ("GENESYS_CLIENT_ID", "is not set"), env="empty"),
     Case(
@@ -492,6 +514,10 @@ def _env(case: Case, sim: SimulatorServer) -> dict[str, str]:
     env = sim_env(sim)
     if case.env == "wrong-secret":
         env["GENESYS_CLIENT_SECRET"] = "not-the-secret"
+    if case.env == "secret-non-latin-1":
+        env["GENESYS_CLIENT_SECRET"] = "d\u00e9mo-\u2603-secret"
+    if case.env == "secret-newline":
+        env["GENESYS_CLIENT_SECRET"] = "demo-secret\ns3cr3t-tail"
     return env
 
 
@@ -662,3 +688,19 @@ def test_a_failure_every_call_would_repeat_stops_the_run_and_still_prints_the_re
     assert "not-the-secret" not in report + captured.err
     statuses = [row[6] for row in duckdb_snapshot(warehouse_copy).load_runs]
     assert statuses == ["succeeded", "failed"]  # the preloaded window, then the one that was attempted
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly() -> None:
+    """``genesys-etl plan | head -1``: the reader goes away after one line; no traceback follows."""
+    argv = ["plan", "--start-date", "2020-01-01", "--end-date", "2025-12-31", "--days-per-query", "1"]
+    process = subprocess.Popen(
+        python_command(f"from genesys_etl import cli; sys.exit(cli.main({argv!r}))"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b'{"interval": "2020-01-01')
+    process.stdout.close()  # what head does after its first line
+    _, err = process.communicate(timeout=60)
+    assert err == b"", err.decode(errors="replace")
+    assert process.returncode == 141

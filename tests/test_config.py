@@ -146,7 +146,7 @@ BAD_INPUT = [
     ({"stage": "s3://B/x", "warehouse": "redshift"}, "--stage", "s3://bucket/prefix"),
     ({"stage": "gs://bucket/x"}, "--stage", "only local folders"),
     ({"keep_staged": "maybe"}, "--keep-staged", "true or false"),
-    ({"requests_per_minute": "0"}, "--requests-per-minute", ">= 1"),
+    ({"requests_per_minute": "0"}, "--requests-per-minute", "at least 1"),
     ({"max_retry_wait": "-1"}, "--max-retry-wait", "out of range"),
     ({"max_retry_wait": "soon"}, "--max-retry-wait", "number of seconds"),
     ({"max_attempts": "0"}, "--max-attempts", "1..100"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -529,6 +530,13 @@ def main(
     except KeyboardInterrupt:
         sys.stderr.write("genesys-etl: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`plan | head -1`): end quietly, and keep Python's exit-time flush of
+        # stdout from failing again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command ended by a closed pipe
 
 
 if __name__ == "__main__":

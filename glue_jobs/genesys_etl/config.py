@@ -189,8 +189,9 @@ def _check_int(value: object, flag: str, low: int, high: int | None, fix: str) -
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(flag, f"{value!r} is not a whole number; {fix}")
     if value < low or (high is not None and value > high):
-        span = f"{low}..{high}" if high is not None else f">= {low}"
-        raise ConfigError(flag, f"{value} is outside {span}; {fix}")
+        if high is None:
+            raise ConfigError(flag, f"{value} is too small: at least {low} is needed; {fix}")
+        raise ConfigError(flag, f"{value} is outside {low}..{high}; {fix}")
     return value
 
 
@@ -248,6 +249,21 @@ def _check_warehouse(warehouse: object) -> str:
         return warehouse
     msg = f"{warehouse!r} is not a warehouse; give duckdb:PATH (e.g. {DEFAULT_WAREHOUSE}) or redshift"
     raise ConfigError("--warehouse", msg)
+
+
+def _check_sendable_secret(value: str, name: str) -> None:
+    """Refuse a credential HTTP Basic authorization cannot carry; the value itself is never shown."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        msg = "contains a control character (a newline or tab pasted with it?); copy the value again"
+        raise ConfigError(name, msg)
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as err:
+        msg = (
+            f"contains a character that cannot be sent (position {err.start + 1}, outside Latin-1); "
+            "Genesys client ids and secrets are plain ASCII: copy the value again from the OAuth client"
+        )
+        raise ConfigError(name, msg) from None
 
 
 def _optional_text(value: object, flag: str) -> str | None:
@@ -354,7 +370,8 @@ class Config:
             "--days-per-query",
             1,
             settings.MAX_DAYS_PER_QUERY,
-            f"Genesys rejects longer aggregate intervals; give 1..{settings.MAX_DAYS_PER_QUERY}",
+            f"give 1..{settings.MAX_DAYS_PER_QUERY} days per request (default 7; Genesys refuses "
+            f"aggregate intervals over {settings.MAX_DAYS_PER_QUERY} days)",
         )
         set_(self, "metrics", _check_metrics(self.metrics))
         _check_int(self.settle_days, "--settle-days", 0, None, "give 0 or more days (default 3)")
@@ -429,6 +446,7 @@ class Config:
             if not value.strip() and not self.offline:
                 msg = "is not set; export the Genesys OAuth client credentials (client credentials grant)"
                 raise ConfigError(env, f"{msg} in {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}")
+            _check_sendable_secret(value, env)
 
     def _check_warehouse_wiring(self) -> None:
         set_ = object.__setattr__
