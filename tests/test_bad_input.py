@@ -389,14 +389,26 @@ CASES: list[Any] = [
         loads="elsewhere",
         proxy="endless-pages",
     ),
-    # --- the machine refuses (exit 1: found before any call, nothing written) -----------------------
+    # --- bad paths (exit 2) and a held file (exit 1): found before any call, nothing written --------
     Case(
         "stage-unwritable",
         _run("--stage", "{unwritable}"),
-        1,
+        2,
         ("--stage", "cannot write to", "Not a directory"),
     ),
-    Case("duckdb-locked", _run(), 1, ("duckdb file is locked by another process",), lock=True),
+    Case(
+        "warehouse-under-a-file",
+        _run("--warehouse", "{warehouse-under-a-file}"),
+        2,
+        ("--warehouse", "cannot create the folder of", "Not a directory", "writable folder"),
+    ),
+    Case(
+        "duckdb-locked",
+        _run(),
+        1,
+        ("duckdb file is locked by another process", "an analyst's notebook"),
+        lock=True,
+    ),
     # --- the Glue entry's Secrets Manager secret (ConfigError: exit 2, the value never shown) -------
     Case(
         "secret-not-json",
@@ -565,6 +577,7 @@ def test_bad_input_fails_with_one_line_and_leaves_the_warehouse_unchanged(
             "{wh}": f"duckdb:{warehouse_copy}",
             "{stage}": str(tmp_path / "stage"),
             "{unwritable}": str(unwritable / "stage"),
+            "{warehouse-under-a-file}": f"duckdb:{unwritable / 'wh' / 'wh.duckdb'}",
             "{closed}": f"http://127.0.0.1:{_closed_loopback_port()}",
         }
         argv = [values.get(arg, arg) for arg in case.argv]

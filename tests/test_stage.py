@@ -140,11 +140,16 @@ def test_local_remove_of_the_last_window_removes_the_empty_run_folder(tmp_path: 
     assert tmp_path.is_dir()
 
 
-def test_unwritable_local_folder_is_a_stage_error_naming_the_fix(tmp_path: Path) -> None:
+def test_unwritable_local_folder_is_bad_input_naming_the_fix(tmp_path: Path) -> None:
+    from genesys_etl.errors import ConfigError
+
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(StageError, match=r"^--stage: cannot write to .*a-file.*; choose a writable folder$"):
+    with pytest.raises(
+        ConfigError, match=r"^--stage: cannot write to .*a-file.*; choose a writable folder$"
+    ) as caught:
         open_stage(str(blocker / "stage"), RUN_ID)
+    assert caught.value.exit_code == 2  # found before any call: bad input, like a bad flag
 
 
 def test_folder_that_becomes_unwritable_fails_the_write_with_a_stage_error(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genesys_etl.errors import StageError
+from genesys_etl.errors import ConfigError, StageError
 from genesys_etl.windows import Window
 
 if TYPE_CHECKING:
@@ -175,7 +175,10 @@ class LocalStage(Stage):
             with tempfile.NamedTemporaryFile(dir=self.base, prefix=".probe-"):
                 pass
         except OSError as exc:
-            raise _unwritable(self.base, exc) from exc
+            # Found before any data is fetched: the folder given is bad input (exit 2), not a failed load.
+            reason = exc.strerror or str(exc)
+            msg = f"cannot write to {self.base}: {reason}; choose a writable folder"
+            raise ConfigError("--stage", msg) from exc
 
     def write_window(self, table: pa.Table, window: Window) -> StagedWindow:
         """Write with pyarrow to a partial file, then rename it into place; see ``Stage``."""

@@ -71,14 +71,20 @@ class DuckDBWarehouse(SqlWarehouse):
             )
             raise ConfigError("--warehouse", msg)
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # a regular file where a folder of the path belongs, no permission
+                reason = err.strerror or type(err).__name__
+                msg = f"cannot create the folder of {path}: {reason}; give a path in a writable folder"
+                raise ConfigError("--warehouse", msg) from err
         try:
             self._con = duckdb.connect(path)
         except duckdb.IOException as err:
             if "lock" in str(err).lower():
                 msg = (
-                    f"duckdb file is locked by another process: {path} (DuckDB allows one writing "
-                    "process; wait for the other run to finish or use another --warehouse duckdb:PATH)"
+                    f"duckdb file is locked by another process: {path} (DuckDB lets one process open "
+                    "it: another run, or e.g. an analyst's notebook or duckdb shell, holds it; close that "
+                    "or wait for the run to finish, or use another --warehouse duckdb:PATH)"
                 )
                 raise WarehouseError(msg) from err
             msg = f"cannot open duckdb file {path}: {one_line(err)}"
