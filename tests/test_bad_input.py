@@ -15,6 +15,7 @@ queue table untouched.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -287,7 +288,18 @@ CASES: list[Any] = [
     ),
     Case("log-level-unknown", ("--log-level", "LOUD", *_run()), 2, ("--log-level", "'LOUD'", "DEBUG, INFO")),
     # --- argparse (SystemExit 2) ------------------------------------------------------------------
-    Case("flag-unknown", _run("--frobnicate", "1"), 2, ("unrecognized arguments: --frobnicate",)),
+    Case(
+        "flag-unknown",
+        _run("--frobnicate", "1"),
+        2,
+        ("genesys-etl run: error: unrecognized arguments: --frobnicate", "(see genesys-etl run --help)"),
+    ),
+    Case(
+        "log-level-after-the-command",
+        _run("--log-level", "LOUD"),
+        2,
+        ("--log-level", "'LOUD'", "DEBUG, INFO"),
+    ),
     Case(
         "backfill-without-end",
         ("backfill", "--start-date", LOADED[0], "--api-url", "{api}"),
@@ -717,3 +729,23 @@ def test_a_closed_pipe_on_stdout_ends_quietly() -> None:
     _, err = process.communicate(timeout=60)
     assert err == b"", err.decode(errors="replace")
     assert process.returncode == 141
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_log_level_works_before_or_after_the_command(where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    plan = ["plan", "--start-date", "2026-10-01", "--end-date", "2026-10-01"]
+    argv = ["--log-level", "DEBUG", *plan] if where == "before" else [*plan, "--log-level", "DEBUG"]
+    with process_logging():
+        assert cli.main(argv) == 0
+        assert logging.getLogger().level == logging.DEBUG
+    assert capsys.readouterr().out.startswith('{"interval": "2026-10-01')
+
+
+@pytest.mark.parametrize("command", ["run", "backfill", "plan", "lint", "status", "doctor", "verify"])
+def test_every_command_points_at_its_own_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--no-such-flag"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2
+    assert lines[-1].startswith(f"genesys-etl {command}: error: ")
+    assert lines[-1].endswith(f"(see genesys-etl {command} --help)")

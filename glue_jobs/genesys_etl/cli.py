@@ -24,6 +24,9 @@ _GENESYS_FLAGS = ("--region", "--api-url", "--login-url", "--requests-per-minute
 _WAREHOUSE_FLAGS = ("--warehouse", "--schema", "--redshift-connection", "--redshift-secret-id", "--iam-role")
 
 
+_LOG_LEVEL_HELP = "DEBUG, INFO, WARNING or ERROR (default INFO)"
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line naming the problem and pointing at --help.
 
@@ -109,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Genesys Cloud queue analytics into Redshift or DuckDB.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--log-level", default="INFO", help=_LOG_LEVEL_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser(
@@ -219,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulator.add_argument("simulator_args", nargs=argparse.REMAINDER)
     simulator.set_defaults(handler=_cmd_simulator)
+    for name, command in commands.choices.items():
+        if name != "simulator":  # --log-level before or after the subcommand; after wins
+            command.add_argument("--log-level", default=argparse.SUPPRESS, help=_LOG_LEVEL_HELP)
     return parser
 
 
@@ -476,10 +482,18 @@ def _cmd_simulator(args: argparse.Namespace, env: Mapping[str, str], out: IO[str
     return _start_simulator(args.simulator_args)
 
 
+def _subcommand_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:  # argparse keeps its subparsers only here
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return parser
+
+
 def _start_simulator(arguments: Sequence[str]) -> int:
     import genesys_sim
 
-    return int(genesys_sim.main(list(arguments)) or 0)
+    return int(genesys_sim.main(list(arguments), prog="genesys-etl simulator") or 0)
 
 
 def main(
@@ -499,7 +513,11 @@ def main(
     if arguments[:1] == ["simulator"]:
         # Everything after the word goes to the simulator's own parser (argparse would eat --port).
         return _start_simulator(arguments[1:])
-    args = build_parser().parse_args(arguments)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown:
+        # Name the subcommand's own --help (argparse would point at the top-level one).
+        _subcommand_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     level = getattr(logging, str(args.log_level).upper(), None)
     if not isinstance(level, int):
         sys.stderr.write(

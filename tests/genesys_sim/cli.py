@@ -17,15 +17,18 @@ from genesys_sim.server import SimulatorServer
 DEFAULT_PORT = 8787
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m genesys_sim") -> argparse.ArgumentParser:
     """Return the argument parser of the simulator command.
+
+    Args:
+        prog: the command's name in usage and errors.
 
     Returns:
         The parser (every flag has a default: a bare command serves the demo org on port 8787).
     """
     defaults = SimConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m genesys_sim",
+        prog=prog,
         description="Run a Genesys Cloud simulator (OAuth, analytics aggregates, queue listing) on loopback.",
     )
     add = parser.add_argument
@@ -156,16 +159,17 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m genesys_sim") -> int:
     """Run the simulator until Ctrl-C or SIGTERM.
 
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
+        prog: the command's name in usage and errors (``genesys-etl simulator`` through the job's CLI).
 
     Returns:
         The exit status: 0 after a clean stop, 2 on invalid settings.
     """
-    parser = build_parser()
+    parser = build_parser(prog)
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["--"]:  # passed through by a wrapping command (genesys-etl simulator -- ...)
         arguments = arguments[1:]
