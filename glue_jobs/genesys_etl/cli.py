@@ -275,21 +275,29 @@ def _run_pipeline(config: Any, out: IO[str], *, progress_bar: bool) -> int:
         total = None
     progress: Callable[[Any], None] | None = None
     bar = None
+    resources = contextlib.ExitStack()
     if progress_bar:
         from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
 
         bar = tqdm(total=total, unit="day", desc="backfill", file=sys.stderr)
+        done = {"rows": 0, "failed": 0}
 
         def progress(item: Any) -> None:
             assert bar is not None
+            done["rows"] += item.rows
+            done["failed"] += item.status != "succeeded"
             bar.update(item.window.day_count)
-            bar.set_postfix(rows=item.rows, status=item.status)
+            bar.set_postfix(rows=done["rows"], failed=done["failed"])  # the run's totals so far
 
+        # Log lines go through the bar (tqdm.write), each on a line of its own above it.
+        resources.enter_context(logging_redirect_tqdm())
     try:
         report = pipeline.run(config, progress=progress)
     finally:
         if bar is not None:
             bar.close()
+        resources.close()
     # Rerun commands name the zone the run loaded in (the schema's), even when none was given.
     out.write(format_run_report(report, config.with_changes(time_zone=report.time_zone or None)))
     if report.stopped is not None:

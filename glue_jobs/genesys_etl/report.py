@@ -54,7 +54,7 @@ def format_run_report(report: RunReport, config: Config, *, glue_job: str | None
             item.retries,
             item.rows,
             f"{item.seconds:.2f}",
-            item.status if item.error is None else f"{item.status}: {item.error}",
+            _short_status(item),
         )
         for item in report.windows
     ]
@@ -71,6 +71,10 @@ def format_run_report(report: RunReport, config: Config, *, glue_job: str | None
         )
     )
     text = format_table(("window", "days", "api calls", "retries", "rows", "seconds", "status"), rows)
+    # The table keeps one short line per window; the whole reasons follow it (and are in load_runs).
+    for item in report.windows:
+        if item.error:
+            text += f"{item.window}: {' '.join(item.error.split())}\n"
     if totals["unattributed_rows"]:
         text += (
             f"{totals['unattributed_rows']} metric row(s) came back without a queue "
@@ -124,6 +128,16 @@ def _failed_summary(report: RunReport) -> str:
     skipped = sum(1 for item in report.windows if item.status == "not attempted")
     failed = len(report.failed) - skipped
     return f"{failed} window(s) failed" + (f", {skipped} not attempted" if skipped else "")
+
+
+def _short_status(item: Any) -> str:
+    """The status cell of a window: a word or two, never the whole error (that follows the table)."""
+    if item.error is None:
+        return str(item.status)
+    if item.shrink is not None:
+        return f"{item.status}: shrink guard"
+    head = " ".join(item.error.split())
+    return f"{item.status}: {head[:29]}…" if len(head) > 30 else f"{item.status}: {head}"
 
 
 def merge_ranges(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
