@@ -59,8 +59,9 @@ def _show_kpis(day_from: str, day_to: str) -> None:
         relation = con.sql(
             """
             SELECT metric_date, queue_name, offered, answered, abandoned,
-                   round(abandon_rate * 100, 1) AS abandon_pct, round(service_level_pct, 1) AS sl_pct,
-                   round(asa_seconds, 1) AS asa_s, round(aht_seconds, 1) AS aht_s, transfers, is_provisional
+                   round(abandon_rate, 3) AS abandon_rate, round(service_level_pct, 1) AS service_level_pct,
+                   round(asa_seconds, 1) AS asa_seconds, round(aht_seconds, 1) AS aht_seconds,
+                   transfers, is_provisional
             FROM genesys.v_queue_daily_kpis
             WHERE media_type = 'voice' AND metric_date BETWEEN ? AND ?
               AND queue_id IN (SELECT queue_id FROM genesys.queues WHERE name IS NOT NULL
