@@ -457,24 +457,22 @@ def _cmd_verify(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) 
             out.write(result.summary() + "\n")
             if not fix or not result.differing_days:
                 return 1 if result.differing_days else 0
-            warehouse.close()
             from genesys_etl import pipeline
 
-            for first, last in merge_ranges((d, d) for d in result.differing_days):
+            ranges = merge_ranges((d, d) for d in result.differing_days)
+            for first, last in ranges:
                 out.write(f"fixing {first}..{last}\n")
-                loaded = pipeline.run(
-                    config.with_changes(start_date=first, end_date=last, metrics=tuple(metrics))
-                )
+                fixing = config.with_changes(start_date=first, end_date=last, metrics=tuple(metrics))
+                loaded = pipeline.run(fixing, client=client, warehouse=warehouse)  # guards and audit included
                 if not loaded.ok:
-                    out.write(f"the reload of {first}..{last} failed: {loaded.failed[0].error}\n")
+                    reason = loaded.failed[0].error if loaded.failed else loaded.queue_error
+                    out.write(f"the reload of {first}..{last} failed: {reason}\n")
                     return 1
-            warehouse = open_warehouse(config, create=False)
-            assert isinstance(warehouse, SqlWarehouse)
             again = [
                 verify(
                     config.with_changes(start_date=first, end_date=last), warehouse, client, metrics=metrics
                 )
-                for first, last in merge_ranges((d, d) for d in result.differing_days)
+                for first, last in ranges
             ]
             out.write("after --fix:\n")
             for part in again:

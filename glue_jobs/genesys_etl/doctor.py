@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -76,7 +75,7 @@ def _same(expected: Any, actual: Any) -> bool:
         aware = actual if actual.tzinfo is not None else actual.replace(tzinfo=UTC)
         return expected == aware
     if isinstance(expected, float) and isinstance(actual, int | float):
-        return math.isclose(expected, float(actual), rel_tol=0, abs_tol=0)
+        return expected == float(actual)  # exactly: a double survives Parquet and the load unchanged
     return bool(expected == actual)
 
 
