@@ -294,7 +294,7 @@ def test_the_client_session_verifies_certificates() -> None:
         client_secret="s",
     )
     try:
-        session = client._session
+        session = client._transport().session  # the calling thread's (each thread has its own)
         assert session.verify is True
         assert session.cert is None
         merged = session.merge_environment_settings("https://api.mypurecloud.ie/x", {}, None, None, None)

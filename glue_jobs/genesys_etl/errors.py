@@ -123,3 +123,10 @@ class RunInterrupted(BaseException):
         self.exit_code = exit_code
         self.report: object | None = None  # the pipeline attaches the run report so far
         super().__init__(f"stopped by {signal_name}")
+
+
+class RequestCancelledError(EtlError):
+    """The run is stopping (an interrupt, or an error that stops it): a queued request was not sent."""
+
+    def __init__(self) -> None:
+        super().__init__("the run is stopping: the request was not sent")
