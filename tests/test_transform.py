@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 
 from genesys_etl import settings
 from genesys_etl.errors import ResponseShapeError
-from genesys_etl.transform import Flattened, arrow_schema, flatten_response
+from genesys_etl.transform import Flattened, arrow_schema, flatten_body, flatten_response
 from genesys_etl.windows import Window
 
 LOADED_AT = datetime(2026, 11, 26, 6, 0, 1, 250000, tzinfo=UTC)
@@ -23,6 +24,22 @@ DAY2 = "2026-11-25T00:00:00.000Z/2026-11-26T00:00:00.000Z"
 
 def flatten(response: Any, window: Window = UTC_WINDOW) -> Flattened:
     return flatten_response(response, window, load_id="load-1", loaded_at=LOADED_AT)
+
+
+def _through_the_body(response: Any, window: Window, *, load_id: str, loaded_at: datetime) -> Flattened:
+    """``flatten_body`` on the response serialised as Genesys would send it (the job's path)."""
+    content = json.dumps(response).encode()
+    return flatten_body(
+        content, window, load_id=load_id, loaded_at=loaded_at, decode=lambda: json.loads(content)
+    )
+
+
+@pytest.fixture(autouse=True, params=["objects", "body"])
+def flatten_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs twice: on decoded objects, and through ``flatten_body`` from JSON bytes."""
+    if request.param == "body":
+        monkeypatch.setitem(globals(), "flatten_response", _through_the_body)
+    return str(request.param)
 
 
 def group(queue_id: str | None, media: str | None, *buckets: dict[str, Any]) -> dict[str, Any]:

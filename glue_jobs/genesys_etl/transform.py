@@ -5,7 +5,8 @@ from __future__ import annotations
 import bisect
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from genesys_etl import settings
 from genesys_etl.errors import ResponseShapeError
@@ -72,6 +75,56 @@ def arrow_schema() -> pa.Schema:
     return pa.schema([pa.field(c.name, ARROW_TYPES[c.arrow]) for c in settings.FACT_COLUMNS])
 
 
+def flatten_body(
+    content: bytes,
+    window: Window,
+    *,
+    load_id: str,
+    loaded_at: datetime,
+    decode: Callable[[], Mapping[str, Any]],
+    gate: AbstractContextManager[object] | None = None,
+) -> Flattened:
+    """Flatten one ``aggregates/query`` answer straight from its JSON body; same rows as ``flatten_response``.
+
+    An answer of exactly the documented shape (``results[].group{queueId, mediaType}``,
+    ``data[].interval``, ``metrics[]{metric, qualifier, stats}`` with documented stats keys) is parsed
+    by Arrow's JSON reader into columns, in C and without holding the GIL, and flattened with Arrow
+    compute: about a tenth of the memory of the decoded objects and a fraction of their CPU. Anything
+    else (an unknown field, a null where an object belongs, a fraction in a count, a repeated key, a
+    bucket outside the window) falls back to ``decode()`` and ``flatten_response``, which load or refuse
+    it with the precise message: the two paths load the same rows (tests/test_transform_arrow.py).
+
+    Args:
+        content: the answer's body.
+        window: as for ``flatten_response``.
+        load_id: as for ``flatten_response``.
+        loaded_at: as for ``flatten_response``.
+        decode: returns the body as JSON objects (the client's decoder: an unparseable body makes it
+            ask Genesys again).
+        gate: entered around the fallback's decoding and flattening (a lock keeps one decoded answer
+            in memory at a time).
+
+    Returns:
+        As ``flatten_response``.
+
+    Raises:
+        ResponseShapeError: as ``flatten_response``.
+        ValueError: ``loaded_at`` is naive.
+    """
+    if loaded_at.tzinfo is None or loaded_at.utcoffset() is None:
+        msg = "loaded_at must be an aware datetime"
+        raise ValueError(msg)
+    columns = _read_columns(content)
+    if columns is not None:
+        try:
+            return _flatten_columns(columns, window, load_id=load_id, loaded_at=loaded_at)
+        except (_NotDocumentedShapeError, ResponseShapeError, pa.ArrowException):
+            logger.debug("window %s: answer outside the documented shape; decoding it as objects", window)
+        del columns
+    with gate if gate is not None else nullcontext():
+        return flatten_response(decode(), window, load_id=load_id, loaded_at=loaded_at)
+
+
 def flatten_response(
     response: Mapping[str, Any], window: Window, *, load_id: str, loaded_at: datetime
 ) -> Flattened:
@@ -123,13 +176,7 @@ def flatten_response(
             if bucket_metrics:
                 buckets.add(queue_id, media_type, day, start, end, len(bucket_metrics))
                 metrics.extend(bucket_metrics)
-    if unattributed_groups:
-        logger.info(
-            "window %s: %d result group(s) without queueId (%d metric rows) kept out of the queue grain",
-            window,
-            unattributed_groups,
-            unattributed_rows,
-        )
+    _log_unattributed(window, unattributed_groups, unattributed_rows)
     columns = _metric_columns(metrics, buckets)
     table = _build_table(columns, buckets, window=window, load_id=load_id, loaded_at=loaded_at)
     buckets.check_unique(columns.names, columns.qualifiers)  # after typing: keys are hashable
@@ -140,6 +187,16 @@ def flatten_response(
         unknown_stats=columns.unknown_stats,
         queue_ids=frozenset(buckets.queue_ids),
     )
+
+
+def _log_unattributed(window: Window, groups: int, rows: int) -> None:
+    if groups:
+        logger.info(
+            "window %s: %d result group(s) without queueId (%d metric rows) kept out of the queue grain",
+            window,
+            groups,
+            rows,
+        )
 
 
 class _IntervalParser:
@@ -434,3 +491,139 @@ def _snippet(value: Any) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+# ---- the columnar path: Arrow's JSON reader over the documented shape --------------------------------
+
+
+class _NotDocumentedShapeError(Exception):
+    """The answer is valid JSON but not exactly the documented shape: take the object path."""
+
+
+def _body_schema() -> pa.Schema:
+    """The documented answer shape, every stats value read as float64 (ints are cast back safely)."""
+    stats = pa.struct([pa.field(key, pa.float64()) for key in sorted(settings.KNOWN_STATS)])
+    entry = pa.struct([("metric", pa.string()), ("qualifier", pa.string()), ("stats", stats)])
+    bucket = pa.struct([("interval", pa.string()), ("metrics", pa.list_(entry))])
+    group = pa.struct([("queueId", pa.string()), ("mediaType", pa.string())])
+    result = pa.struct([("group", group), ("data", pa.list_(bucket))])
+    return pa.schema([("results", pa.list_(result))])
+
+
+_BODY_SCHEMA: Final = _body_schema()
+_IGNORED_STATS: Final = settings.KNOWN_STATS - settings.STAT_COLUMNS.keys()
+
+
+def _read_columns(content: bytes) -> pa.ListArray | None:
+    """``results`` of a one-object body as an Arrow list, or None when the reader cannot take it."""
+    if content[:64].lstrip()[:1] != b"{":  # a prefix: no copy of a large body
+        return None
+    try:
+        table = pa_json.read_json(
+            pa.BufferReader(content),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(content) + 1),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=_BODY_SCHEMA, unexpected_field_behavior="error", newlines_in_values=True
+            ),
+        )
+    except (pa.ArrowException, OverflowError):
+        return None
+    if table.num_rows != 1:
+        return None
+    results = table.column("results").combine_chunks()
+    assert isinstance(results, pa.ListArray)
+    return results
+
+
+def _child(array: pa.Array, name: str) -> pa.Array:
+    """A struct array's field with the parent's nulls applied."""
+    assert isinstance(array, pa.StructArray)
+    return array.flatten()[array.type.get_field_index(name)]
+
+
+def _flatten_columns(
+    results: pa.ListArray, window: Window, *, load_id: str, loaded_at: datetime
+) -> Flattened:
+    """``flatten_response`` on columns; raises ``_NotDocumentedShapeError`` where the object path decides."""
+    groups = results.flatten()  # a null `results` (``{}``) has no groups
+    if groups.null_count:
+        raise _NotDocumentedShapeError
+    group = _child(groups, "group")
+    queues, media = _child(group, "queueId"), _child(group, "mediaType")
+    data = _child(groups, "data")
+    buckets = data.flatten()
+    if buckets.null_count:
+        raise _NotDocumentedShapeError
+    bucket_group = pc.list_parent_indices(data)
+    intervals = _child(buckets, "interval")
+    if intervals.null_count:
+        raise _NotDocumentedShapeError
+    metrics = _child(buckets, "metrics")
+    entries = metrics.flatten()
+    entry_bucket = pc.list_parent_indices(metrics)
+    entry_group = pc.take(bucket_group, entry_bucket)
+
+    # Every bucket's interval, each distinct string parsed once (and checked against the window).
+    parser = _IntervalParser(window)
+    distinct = pc.unique(intervals)
+    parsed = [parser.parse(text) for text in distinct.to_pylist()]
+    position = pc.index_in(intervals, value_set=distinct)
+    bucket_days = pc.take(pa.array([p[0] for p in parsed], pa.int32()).cast(pa.date32()), position)
+    bucket_starts = pc.take(pa.array([p[1] for p in parsed], pa.int64()), position)
+    bucket_ends = pc.take(pa.array([p[2] for p in parsed], pa.int64()), position)
+
+    attributed = pc.fill_null(pc.not_equal(queues, ""), False)
+    unattributed_groups = len(attributed) - pc.sum(attributed).as_py() if len(attributed) else 0
+    keep = pc.take(attributed, entry_group)
+    kept_rows = pc.sum(keep).as_py() if len(keep) else 0
+    unattributed_rows = len(keep) - (kept_rows or 0)
+    _log_unattributed(window, unattributed_groups, unattributed_rows)
+    entries = pc.filter(entries, keep)
+    if entries.null_count:
+        raise _NotDocumentedShapeError
+    row_bucket = pc.filter(entry_bucket, keep)
+    row_group = pc.filter(entry_group, keep)
+    names = _child(entries, "metric")
+    if names.null_count:
+        raise _NotDocumentedShapeError
+
+    schema = arrow_schema()
+    rows = len(entries)
+
+    def constant(value: Any, name: str) -> pa.Array:
+        return pa.repeat(pa.scalar(value, schema.field(name).type), rows)
+
+    queue_ids = pc.take(queues, row_group)
+    arrays: dict[str, pa.Array] = {
+        "metric_date": pc.take(bucket_days, row_bucket),
+        "interval_start": pc.take(bucket_starts, row_bucket).cast(schema.field("interval_start").type),
+        "interval_end": pc.take(bucket_ends, row_bucket).cast(schema.field("interval_end").type),
+        "time_zone": constant(window.time_zone, "time_zone"),
+        "queue_id": queue_ids,
+        "media_type": pc.take(media, row_group),
+        "metric": names,
+        "qualifier": _child(entries, "qualifier"),
+        "load_id": constant(load_id, "load_id"),
+        "loaded_at": constant(loaded_at.astimezone(UTC), "loaded_at"),
+        "loaded_date": constant(loaded_at.astimezone(ZoneInfo(window.time_zone)).date(), "loaded_date"),
+    }
+    stats = _child(entries, "stats")
+    for key, column in settings.STAT_COLUMNS.items():
+        values = _child(stats, key)
+        if pc.any(pc.is_nan(values)).as_py():  # NaN is not JSON: the object path refuses the body
+            raise _NotDocumentedShapeError
+        arrays[column] = values.cast(schema.field(column).type, safe=True)
+    present = [key for key in sorted(_IGNORED_STATS) if _child(stats, key).null_count < rows]
+    if present:
+        logger.debug("ignoring documented stats without a column: %s", ", ".join(present))
+    table = pa.Table.from_arrays([arrays[field.name] for field in schema], schema=schema)
+    keys = ["metric_date", "queue_id", "media_type", "metric", "qualifier"]
+    if rows and table.select(keys).group_by(keys).aggregate([]).num_rows != rows:
+        raise _NotDocumentedShapeError  # a repeated grain key: the object path names it
+    return Flattened(
+        table=table,
+        unattributed_groups=unattributed_groups,
+        unattributed_rows=unattributed_rows,
+        unknown_stats=frozenset(),
+        queue_ids=frozenset(pc.unique(queue_ids).to_pylist()),
+    )
