@@ -39,6 +39,7 @@ OPTIONAL_ARGUMENTS: tuple[str, ...] = (
     "login_url",
     "keep_staged",
     "requests_per_minute",
+    "max_concurrent_queries",
     "max_retry_wait",
     "allow_shrink",
     "shrink_limit",

@@ -143,9 +143,9 @@ def test_sigkill_of_the_cli_mid_run_then_a_rerun_loads_exactly(tmp_path: Path) -
             stderr=subprocess.STDOUT,
         )
         # The job commits a window's 'running' load_runs row before it asks for the window's data, and
-        # the simulator counts a request as soon as it has read it, then holds the answer 0.8 s. So once
-        # the third aggregates request is counted, windows 1 and 2 are loaded and window 3 is in
-        # flight: the kill lands inside window 3's load every time.
+        # the simulator counts a request as soon as it has read it, then holds the answer 0.8 s. Once
+        # the first window has its answer the others are fetched concurrently, so when the third
+        # request is counted at least one window is in flight: the kill lands mid-run every time.
         try:
             assert wait_until(lambda: sim.request_count("aggregates/query") >= 3, timeout=60)
             os.kill(process.pid, signal.SIGKILL)
@@ -155,11 +155,11 @@ def test_sigkill_of_the_cli_mid_run_then_a_rerun_loads_exactly(tmp_path: Path) -
         assert process.returncode == -signal.SIGKILL
 
         killed = duckdb_load_runs(db)
-        assert [(str(r[1]), r[3]) for r in killed] == [
-            ("2026-10-01", "succeeded"),
-            ("2026-10-08", "succeeded"),
-            ("2026-10-15", "running"),
-        ]
+        statuses = [r[3] for r in sorted(killed, key=lambda r: r[1])]
+        # Loads commit in date order: some windows loaded, every later one started and never finished.
+        loaded = statuses.count("succeeded")
+        assert statuses == ["succeeded"] * loaded + ["running"] * (len(statuses) - loaded)
+        assert loaded < len(statuses) <= 4
 
         sim.set_latency(0.0)
         status = cli.main(_cli_args(sim, db, stage, start, end), env=sim_env(sim), out=io.StringIO())
@@ -170,8 +170,8 @@ def test_sigkill_of_the_cli_mid_run_then_a_rerun_loads_exactly(tmp_path: Path) -
     assert duckdb_duplicate_keys(db) == 0
     runs = duckdb_load_runs(db)
     killed_run = killed[0][0]
-    # The interrupted load stays visible as not succeeded; the rerun's four loads all succeeded.
-    assert [(str(r[1]), r[3]) for r in runs if r[0] == killed_run][-1] == ("2026-10-15", "running")
+    # The interrupted loads stay visible as not succeeded; the rerun's four loads all succeeded.
+    assert [r[3] for r in runs if r[0] == killed_run] == statuses
     assert [r[3] for r in runs if r[0] != killed_run] == ["succeeded"] * 4
 
 
@@ -216,10 +216,9 @@ def test_sigkill_inside_the_load_transaction_keeps_the_previous_rows(tmp_path: P
         assert len(rows_of(before.facts, window_2)) > 500
         first_run = before.load_runs[0][1]
         killed_runs = [r for r in duckdb_load_runs(db) if r[0] != first_run]
-        assert [(str(r[1]), r[3]) for r in killed_runs] == [
-            ("2026-09-01", "succeeded"),
-            ("2026-09-08", "running"),
-        ]
+        statuses = [(str(r[1]), r[3]) for r in killed_runs]
+        assert statuses[:2] == [("2026-09-01", "succeeded"), ("2026-09-08", "running")]
+        assert statuses[2:] in ([], [("2026-09-15", "running")])  # fetched meanwhile, never loaded
 
         assert cli.main(args, env=sim_env(sim), out=io.StringIO()) == 0
         truth = sim.ground_truth(date.fromisoformat(start), date.fromisoformat(end))

@@ -506,7 +506,9 @@ def test_sigterm_mid_load_rolls_back_records_failed_prints_the_report_and_exits_
     # Window 1 was reloaded: other load ids, the same numbers.
     assert [[row[i] for i in numbers] for row in after] == [[row[i] for i in numbers] for row in before]
     statuses = [(str(r[1]), r[3]) for r in duckdb_load_runs(db)][3:]
-    assert statuses == [("2026-09-01", "succeeded"), ("2026-09-08", "failed")]
+    assert statuses[:2] == [("2026-09-01", "succeeded"), ("2026-09-08", "failed")]
+    # Window 3 was fetched meanwhile (windows are fetched concurrently): recorded failed, not loaded.
+    assert statuses[2:] in ([], [("2026-09-15", "failed")])
     assert "SIGTERM" in str(_query(db, "SELECT error FROM genesys.load_runs WHERE status = 'failed'"))
 
 

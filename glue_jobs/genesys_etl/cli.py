@@ -20,7 +20,14 @@ log = logging.getLogger("genesys_etl")
 # Flags shared by the subcommands that take them (DESIGN.md "Interfaces users touch"); the config key
 # is the flag without dashes, with underscores.
 _DATE_FLAGS = ("--start-date", "--end-date")
-_GENESYS_FLAGS = ("--region", "--api-url", "--login-url", "--requests-per-minute", "--max-retry-wait")
+_GENESYS_FLAGS = (
+    "--region",
+    "--api-url",
+    "--login-url",
+    "--requests-per-minute",
+    "--max-concurrent-queries",
+    "--max-retry-wait",
+)
 _WAREHOUSE_FLAGS = ("--warehouse", "--schema", "--redshift-connection", "--redshift-secret-id", "--iam-role")
 
 
@@ -77,7 +84,12 @@ def _add_genesys_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--api-url", help="API base URL instead of --region (e.g. the simulator's)")
     parser.add_argument("--login-url", help="login base URL (default: derived from --api-url/--region)")
-    parser.add_argument("--requests-per-minute", help="client-side request pace (default 300)")
+    parser.add_argument(
+        "--requests-per-minute", help="request budget: at most this many start in any minute (default 300)"
+    )
+    parser.add_argument(
+        "--max-concurrent-queries", help="aggregates queries in flight at once, 1..32 (default 4)"
+    )
     parser.add_argument(
         "--max-retry-wait", help="give up when Genesys asks to wait longer than this, seconds (default 180)"
     )

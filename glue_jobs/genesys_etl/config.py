@@ -306,7 +306,8 @@ class Config:
         login_url: Genesys login (OAuth) base URL.
         client_id: OAuth client id (never shown in repr).
         client_secret: OAuth client secret (never shown in repr).
-        requests_per_minute: client-side pace.
+        requests_per_minute: the request budget: at most this many requests start in any minute.
+        max_concurrent_queries: aggregates queries in flight at once (windows fetched concurrently).
         max_retry_wait: give up when Genesys asks to wait longer than this many seconds.
         max_attempts: most attempts of one request.
         timeout: seconds for every HTTP call.
@@ -339,6 +340,7 @@ class Config:
     client_id: str = field(default="", repr=False)
     client_secret: str = field(default="", repr=False)
     requests_per_minute: int = settings.DEFAULT_REQUESTS_PER_MINUTE
+    max_concurrent_queries: int = settings.DEFAULT_MAX_CONCURRENT_QUERIES
     max_retry_wait: float = settings.DEFAULT_MAX_RETRY_WAIT_SECONDS
     max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS
     timeout: float = settings.DEFAULT_TIMEOUT_SECONDS
@@ -393,6 +395,14 @@ class Config:
         self._resolve_endpoints()
         self._check_credentials()
         _check_int(self.requests_per_minute, "--requests-per-minute", 1, None, "give the pace, e.g. 300")
+        _check_int(
+            self.max_concurrent_queries,
+            "--max-concurrent-queries",
+            1,
+            settings.MAX_CONCURRENT_QUERIES,
+            f"give 1..{settings.MAX_CONCURRENT_QUERIES} queries in flight "
+            f"(default {settings.DEFAULT_MAX_CONCURRENT_QUERIES}; 1 fetches one window at a time)",
+        )
         set_(
             self,
             "max_retry_wait",
@@ -594,6 +604,7 @@ def _parse_value(name: str, raw: Any) -> Any:
         "days_per_query",
         "settle_days",
         "requests_per_minute",
+        "max_concurrent_queries",
         "max_attempts",
         "verify_days",
     ):

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genesys_etl.client import GenesysClient
 from genesys_etl.errors import (
     EtlError,
     GenesysAuthError,
     GenesysUnreachableError,
+    RequestCancelledError,
     RunInterrupted,
     ShrinkGuardError,
 )
 from genesys_etl.query import build_query
 from genesys_etl.stage import Stage, StagedWindow, open_stage
-from genesys_etl.transform import flatten_response
+from genesys_etl.transform import Flattened, flatten_body
 from genesys_etl.warehouse import Warehouse, open_warehouse
 
 if TYPE_CHECKING:
@@ -208,19 +212,7 @@ def run(
             client = resources.enter_context(GenesysClient.from_config(config))
         if stage is None:
             stage = open_stage(config.stage, config.run_id)
-        for window in windows:
-            if report.stopped is not None:
-                report.windows.append(WindowReport(window=window, status=NOT_ATTEMPTED))
-                continue
-            try:
-                window_report = _load_window(config, window, client, warehouse, stage, now)
-            except _RunStoppedError as stop:
-                window_report, report.stopped = stop.report, stop.cause
-            except RunInterrupted as stop:  # between two steps, outside the window's own handling
-                window_report, report.stopped = WindowReport(window=window, status=NOT_ATTEMPTED), stop
-            report.windows.append(window_report)
-            if progress is not None:
-                progress(window_report)
+        _load_windows(config, windows, client, warehouse, stage, now, report, progress)
         if report.stopped is None:
             try:
                 _refresh_queues(client, warehouse, report)
@@ -250,20 +242,127 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def _load_window(
+@dataclass
+class _Fetched:
+    """A worker's answer for one window: its report so far and the staged files, or what failed."""
+
+    result: WindowReport
+    staged: StagedWindow | None = None
+    fatal: EtlError | RunInterrupted | None = None
+    cancelled: bool = False  # the run stopped before the request was sent
+
+
+class _Pending:
+    """A window handed to a worker: its load id and the future of its ``_Fetched``."""
+
+    def __init__(self, window: Window, load_id: str | None, future: Future[_Fetched] | None) -> None:
+        self.window = window
+        self.load_id = load_id
+        self.future = future
+
+
+def _load_windows(
+    config: Config,
+    windows: list[Window],
+    client: GenesysClient,
+    warehouse: Warehouse,
+    stage: Stage,
+    now: datetime | None,
+    report: RunReport,
+    progress: ProgressCallback | None,
+) -> None:
+    """Fetch up to ``max_concurrent_queries`` windows at once and load them one by one, in date order.
+
+    Workers extract, flatten and stage. An answer of the documented shape is read as Arrow columns
+    (``transform.flatten_body``, outside the GIL, so two cores parse at once); any other is decoded
+    as objects, one window at a time (``gate``), so memory holds at most one decoded answer however
+    many requests are in flight. This thread owns the
+    warehouse: it records each window's start, then loads the windows in date order, each in its
+    own transaction, while the next ones are fetched. At most ``max_concurrent_queries + 1`` windows
+    are unloaded at any time (one more than in flight, so a load never leaves the API idle).
+
+    The first window goes alone: refused credentials or an unreachable host then stop the run after
+    one request, exactly as one window at a time would; the others follow once it has an answer.
+    """
+    workers = max(1, min(config.max_concurrent_queries, len(windows)))
+    gate = threading.Lock()
+    planned = deque(windows)
+    unloaded: deque[_Pending] = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genesys-fetch")
+    limit = 1  # windows unloaded at once: 1 until the first answer, then workers + 1
+
+    def top_up() -> None:
+        while planned and len(unloaded) < limit and report.stopped is None:
+            unloaded.append(_submit(config, planned.popleft(), client, warehouse, stage, now, gate, pool))
+
+    try:
+        while unloaded or (planned and report.stopped is None):
+            top_up()
+            # The next window in date order stays in `unloaded` until reported (an interrupt finds it).
+            fetched = _wait(unloaded[0], client, report)
+            if limit == 1:
+                limit = workers + 1
+                top_up()  # before this window's load: the others are fetched meanwhile
+            result = _finish(config, unloaded[0], fetched, client, warehouse, stage, report)
+            unloaded.popleft()
+            report.windows.append(result)
+            if progress is not None:
+                progress(result)
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        # Outside a window's own handling (waiting for a worker, between steps): stop the same way.
+        stop = err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", 130)
+        report.stopped = report.stopped or stop
+        client.cancel()
+        reported = {w.window for w in report.windows}
+        for pending in unloaded:
+            if pending.window not in reported:
+                report.windows.append(_abandon(pending, warehouse, stage, report))
+        unloaded.clear()
+    finally:
+        if report.stopped is not None:
+            client.cancel()  # queued retries and budget waits end now; requests on the wire finish
+        pool.shutdown(wait=True, cancel_futures=True)
+    for window in planned:
+        report.windows.append(WindowReport(window=window, status=NOT_ATTEMPTED))
+    report.windows.sort(key=lambda w: w.window.start_date)
+
+
+def _submit(
     config: Config,
     window: Window,
     client: GenesysClient,
     warehouse: Warehouse,
     stage: Stage,
     now: datetime | None,
-) -> WindowReport:
-    """Extract, transform, stage and load one window; record a failure instead of raising it."""
+    gate: threading.Lock,
+    pool: ThreadPoolExecutor,
+) -> _Pending:
+    """Record the window's start in ``load_runs`` and hand it to a worker."""
+    try:
+        load_id = warehouse.start_load(run_id=config.run_id, trigger=config.trigger, window=window)
+    except EtlError as err:
+        failed = WindowReport(window=window, status="failed", error=str(err))
+        done: Future[_Fetched] = Future()
+        done.set_result(_Fetched(result=failed))
+        return _Pending(window, None, done)
+    future = pool.submit(_fetch_window, config, window, load_id, client, stage, now, gate)
+    return _Pending(window, load_id, future)
+
+
+def _fetch_window(
+    config: Config,
+    window: Window,
+    load_id: str,
+    client: GenesysClient,
+    stage: Stage,
+    now: datetime | None,
+    gate: threading.Lock,
+) -> _Fetched:
+    """Worker: extract, transform and stage one window; return its failure instead of raising it."""
     started = time.monotonic()
-    calls_before, retries_before = client.stats.api_calls, client.stats.retries
+    before = client.thread_stats
     result = WindowReport(window=window, status="failed")
-    load_id: str | None = None
-    fatal: EtlError | RunInterrupted | None = None
+    fetched = _Fetched(result=result)
     clock = time.perf_counter()
 
     def lap(step: str) -> None:
@@ -273,69 +372,164 @@ def _load_window(
         clock = now_clock
 
     try:
-        load_id = warehouse.start_load(run_id=config.run_id, trigger=config.trigger, window=window)
-        response = client.query_aggregates(build_query(window, config.metrics))
-        lap("extract")
         loaded_at = now if now is not None else datetime.now(tz=UTC)
-        flat = flatten_response(response, window, load_id=load_id, loaded_at=loaded_at)
-        del response  # memory stays bounded by one window's table
+
+        def parse(content: bytes, decode: Callable[[], dict[str, Any]]) -> Flattened:
+            lap("extract")
+            return flatten_body(
+                content, window, load_id=load_id, loaded_at=loaded_at, decode=decode, gate=gate
+            )
+
+        flat = client.query_aggregates_with(build_query(window, config.metrics), parse)
         result.unattributed_rows = flat.unattributed_rows
         lap("transform")
-        staged = stage.write_window(flat.table, window)
+        fetched.staged = stage.write_window(flat.table, window)
+        del flat  # memory stays bounded by the windows in flight
         lap("stage")
-        result.api_calls = client.stats.api_calls - calls_before
-        result.retries = client.stats.retries - retries_before
-        result.rows = warehouse.replace_window(
-            load_id=load_id,
-            window=window,
-            metrics=config.metrics,
-            staged=staged,
-            api_calls=result.api_calls,
-            retries=result.retries,
-            shrink_limit=None if config.allow_shrink else config.shrink_limit,
-        )
-        lap("load")
-        result.status = "succeeded"
     except _STOPS_RUN as err:
-        # Every later call would fail the same way: record this window, then stop the run.
-        fatal = err
+        # Every later call would fail the same way: stop the other workers' queued requests now.
+        fetched.fatal = err
         result.error = str(err)
-    except (RunInterrupted, KeyboardInterrupt) as err:
-        # Glue stops a job (stop request, timeout) with SIGTERM: the transaction in flight has rolled
-        # back (SqlWarehouse._transaction); record why, then stop the run.
-        fatal = err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", 130)
-        result.error = f"interrupted: {fatal} before the window committed; its old rows stay"
-    except ShrinkGuardError as err:
-        result.shrink = (err.rows_before, err.rows_after)
-        result.error = str(err)
+        client.cancel()
+    except RequestCancelledError:
+        fetched.cancelled = True
     except EtlError as err:
         result.error = str(err)
     except Exception as err:
         log.exception("window %s: unexpected error", window)
         result.error = f"{type(err).__name__}: {err}"
-    if result.status == "succeeded" and not config.keep_staged:
-        _remove_staged(stage, staged, window)
-    result.api_calls = client.stats.api_calls - calls_before
-    result.retries = client.stats.retries - retries_before
+    after = client.thread_stats
+    result.api_calls = after.api_calls - before.api_calls
+    result.retries = after.retries - before.retries
     result.seconds = time.monotonic() - started
+    return fetched
+
+
+def _wait(pending: _Pending, client: GenesysClient, report: RunReport) -> _Fetched | None:
+    """Wait for a window's worker; None when the run stopped first (an earlier window, a signal)."""
+    if report.stopped is not None:
+        return None
+    assert pending.future is not None
+    try:
+        fetched = pending.future.result()
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        report.stopped = err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", 130)
+        client.cancel()
+        return None
+    if fetched.fatal is not None:
+        report.stopped = fetched.fatal
+        client.cancel()
+    return fetched
+
+
+def _finish(
+    config: Config,
+    pending: _Pending,
+    fetched: _Fetched | None,
+    client: GenesysClient,
+    warehouse: Warehouse,
+    stage: Stage,
+    report: RunReport,
+) -> WindowReport:
+    """Load what a window's worker staged (this thread owns the warehouse), or record why not."""
+    if fetched is None or fetched.cancelled:
+        return _abandon(pending, warehouse, stage, report)
+    result = fetched.result
+    if fetched.fatal is None and fetched.staged is not None:
+        _load_staged(config, pending, fetched.staged, warehouse, result, report)
+        if result.status == "succeeded" and not config.keep_staged:
+            _remove_staged(stage, fetched.staged, pending.window)
+        if report.stopped is not None:
+            client.cancel()
     if result.status == "failed":
-        if fatal is None:  # a fatal error is raised below and reported once by the caller
-            log.error("window %s failed: %s", window, result.error)
-        if load_id is not None:
-            _record_failure(warehouse, load_id, result)
-        if fatal is not None:
-            raise _RunStoppedError(result, fatal)
+        if fetched.fatal is None and not isinstance(report.stopped, RunInterrupted):
+            log.error("window %s failed: %s", pending.window, result.error)
+        if pending.load_id is not None:
+            _record_failure(warehouse, pending.load_id, result)
     else:
         log.info(
             "window %s: %d day(s), %d call(s), %d retr%s, %d rows, %.2fs",
-            window,
-            window.day_count,
+            pending.window,
+            pending.window.day_count,
             result.api_calls,
             result.retries,
             "y" if result.retries == 1 else "ies",
             result.rows,
             result.seconds,
         )
+    return result
+
+
+def _load_staged(
+    config: Config,
+    pending: _Pending,
+    staged: StagedWindow,
+    warehouse: Warehouse,
+    result: WindowReport,
+    report: RunReport,
+) -> None:
+    """Replace the window's cells with its staged rows, in one transaction; record what happened."""
+    assert pending.load_id is not None
+    started = time.perf_counter()
+    try:
+        result.rows = warehouse.replace_window(
+            load_id=pending.load_id,
+            window=pending.window,
+            metrics=config.metrics,
+            staged=staged,
+            api_calls=result.api_calls,
+            retries=result.retries,
+            shrink_limit=None if config.allow_shrink else config.shrink_limit,
+        )
+        result.status = "succeeded"
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        # Glue stops a job (stop request, timeout) with SIGTERM: the transaction in flight has rolled
+        # back (SqlWarehouse._transaction); record why, then stop the run.
+        stop = err if isinstance(err, RunInterrupted) else RunInterrupted("SIGINT", 130)
+        report.stopped = stop
+        result.error = f"interrupted: {stop} before the window committed; its old rows stay"
+    except ShrinkGuardError as err:
+        result.shrink = (err.rows_before, err.rows_after)
+        result.error = str(err)
+    except EtlError as err:
+        result.error = str(err)
+    except Exception as err:
+        log.exception("window %s: unexpected error", pending.window)
+        result.error = f"{type(err).__name__}: {err}"
+    result.timings["load"] = time.perf_counter() - started
+    result.seconds += result.timings["load"]
+
+
+def _abandon(pending: _Pending, warehouse: Warehouse, stage: Stage, report: RunReport) -> WindowReport:
+    """A window the run stopped before loading: its old rows stay, its staged files go.
+
+    A window whose request was never sent is ``not attempted``; one already fetched (or failed) is
+    ``failed`` with the reason. Both are recorded failed in ``load_runs`` and in the rerun command.
+    """
+    future = pending.future
+    fetched: _Fetched | None = None
+    attempted = future is not None and not future.cancel()
+    if future is not None and attempted:
+        try:
+            fetched = future.result()
+        except BaseException:  # noqa: BLE001 - the run is already stopping; this window is not loaded
+            fetched = None
+    if fetched is not None and fetched.staged is not None:
+        _remove_staged(stage, fetched.staged, pending.window)
+    if not attempted or (fetched is not None and fetched.cancelled):
+        result = WindowReport(window=pending.window, status=NOT_ATTEMPTED)
+        if pending.load_id is not None:
+            error = f"not attempted: the run stopped ({report.stopped or 'a later window failed'})"
+            _record_failure(warehouse, pending.load_id, result, error=error)
+        return result
+    result = fetched.result if fetched is not None else WindowReport(window=pending.window, status="failed")
+    result.status = "failed"
+    if result.error is None and isinstance(report.stopped, RunInterrupted):
+        result.error = f"interrupted: {report.stopped} before the window committed; its old rows stay"
+    elif result.error is None:
+        result.error = f"not loaded: the run stopped ({report.stopped}); its old rows stay"
+    if pending.load_id is not None:
+        _record_failure(warehouse, pending.load_id, result)
     return result
 
 
@@ -347,11 +541,16 @@ def _remove_staged(stage: Stage, staged: StagedWindow, window: Window) -> None:
         log.warning("window %s: loaded, but its staged files were not removed: %s", window, err)
 
 
-def _record_failure(warehouse: Warehouse, load_id: str, result: WindowReport) -> None:
+def _record_failure(
+    warehouse: Warehouse, load_id: str, result: WindowReport, error: str | None = None
+) -> None:
     """Mark the window's load_runs row failed; a broken warehouse must not hide the first error."""
     try:
         warehouse.fail_load(
-            load_id, error=result.error or "unknown error", api_calls=result.api_calls, retries=result.retries
+            load_id,
+            error=error or result.error or "unknown error",
+            api_calls=result.api_calls,
+            retries=result.retries,
         )
     except Exception:
         log.warning("window %s: could not record the failure in load_runs", result.window, exc_info=True)
