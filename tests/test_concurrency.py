@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from fixtures.jobs import (
+    api_answers,
     assert_equals_ground_truth,
     duckdb_duplicate_keys,
     duckdb_facts,
@@ -240,10 +241,10 @@ def test_concurrent_and_one_at_a_time_load_the_same_rows_under_faults(tmp_path: 
         assert duckdb_duplicate_keys(folder / "wh.duckdb") == 0
         assert {r[3] for r in duckdb_load_runs(folder / "wh.duckdb")} == {"succeeded"}
         results[concurrency] = _numbers(folder / "wh.duckdb", start, end)
-    aggregates = "POST /api/v2/analytics/conversations/aggregates/query"
-    assert counters[4].get(f"{aggregates} 429", 0) >= 3
-    assert counters[4].get(f"{aggregates} 401", 0) >= 1, "the token was never revoked under concurrency"
-    assert counters[4].get(f"{aggregates} dropped", 0) >= 1
+    # The faults land on whichever requests draw them (windows and the queue listing run together).
+    assert api_answers(counters[4], "429") >= 3
+    assert api_answers(counters[4], "401") >= 1, "the token was never revoked under concurrency"
+    assert api_answers(counters[4], "dropped") >= 1
     pd.testing.assert_frame_equal(results[4], results[1])
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from genesys_etl.client import GenesysClient
 from genesys_etl.errors import (
     EtlError,
@@ -26,6 +28,7 @@ from genesys_etl.errors import (
 from genesys_etl.query import build_query
 from genesys_etl.stage import Stage, StagedWindow, open_stage
 from genesys_etl.transform import Flattened, flatten_body
+from genesys_etl.verify import fetch_genesys
 from genesys_etl.warehouse import Warehouse, open_warehouse
 
 if TYPE_CHECKING:
@@ -212,12 +215,29 @@ def run(
             client = resources.enter_context(GenesysClient.from_config(config))
         if stage is None:
             stage = open_stage(config.stage, config.run_id)
-        _load_windows(config, windows, client, warehouse, stage, now, report, progress)
+        plan = None
+        if config.trigger == "nightly" and config.verify_days and windows:
+            plan = _plan_verify(config, windows[0].start_date, warehouse, report)
+        # The queue listing and the self-check's requests do not depend on this run's loads: they are
+        # fetched alongside the windows, on two threads of their own.
+        side = resources.enter_context(ThreadPoolExecutor(max_workers=2, thread_name_prefix="genesys-side"))
+        # A stopped run ends the side requests' waits too (before the executor waits for them).
+        resources.callback(lambda: client.cancel() if report.stopped is not None else None)
+        fetched: dict[str, Any] = {}
+
+        def alongside() -> None:
+            fetched["queues"] = side.submit(lambda: list(client.list_queues()))
+            if plan is not None:
+                fetched["verify"] = {
+                    w: side.submit(fetch_genesys, client, w, config.metrics) for w in plan.config.windows()
+                }
+
+        _load_windows(config, windows, client, warehouse, stage, now, report, progress, alongside)
         if report.stopped is None:
             try:
-                _refresh_queues(client, warehouse, report)
-                if config.trigger == "nightly" and config.verify_days and windows:
-                    _verify_before_lookback(config, windows[0].start_date, client, warehouse, report)
+                _refresh_queues(client, warehouse, report, fetched.get("queues"))
+                if plan is not None:
+                    _verify(plan, client, warehouse, report, fetched.get("verify"))
             except RunInterrupted as stop:
                 report.stopped, report.queue_error = stop, f"interrupted: {stop}"
     report.seconds = time.monotonic() - started
@@ -270,6 +290,7 @@ def _load_windows(
     now: datetime | None,
     report: RunReport,
     progress: ProgressCallback | None,
+    alongside: Callable[[], None] = lambda: None,
 ) -> None:
     """Fetch up to ``max_concurrent_queries`` windows at once and load them one by one, in date order.
 
@@ -295,6 +316,8 @@ def _load_windows(
         while planned and len(unloaded) < limit and report.stopped is None:
             unloaded.append(_submit(config, planned.popleft(), client, warehouse, stage, now, gate, pool))
 
+    top_up()
+    alongside()  # they wait for the first window's token like any request: a refused one sends nothing
     try:
         while unloaded or (planned and report.stopped is None):
             top_up()
@@ -385,6 +408,7 @@ def _fetch_window(
         lap("transform")
         fetched.staged = stage.write_window(flat.table, window)
         del flat  # memory stays bounded by the windows in flight
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages otherwise
         lap("stage")
     except _STOPS_RUN as err:
         # Every later call would fail the same way: stop the other workers' queued requests now.
@@ -556,15 +580,23 @@ def _record_failure(
         log.warning("window %s: could not record the failure in load_runs", result.window, exc_info=True)
 
 
-def _verify_before_lookback(
-    config: Config, lookback_start: date, client: GenesysClient, warehouse: Warehouse, report: RunReport
-) -> None:
-    """Nightly self-check: compare the ``verify_days`` loaded days just older than the lookback.
+@dataclass
+class _VerifyPlan:
+    """The nightly self-check's range and the loaded days in it."""
 
-    Genesys can still correct a day after the nightly lookback stopped re-pulling it; without this the
-    warehouse would keep the old numbers silently. Days never loaded are not differences.
+    config: Config
+    loaded: set[date]
+
+
+def _plan_verify(
+    config: Config, lookback_start: date, warehouse: Warehouse, report: RunReport
+) -> _VerifyPlan | None:
+    """Nightly self-check: which of the ``verify_days`` days just older than the lookback are loaded.
+
+    Genesys can still correct a day after the nightly lookback stopped re-pulling it; without the check
+    the warehouse would keep the old numbers silently. Days never loaded are not differences, and this
+    run loads none of these days, so they are known before it starts.
     """
-    from genesys_etl.verify import verify
     from genesys_etl.warehouse import SqlWarehouse
     from genesys_etl.windows import today_in
 
@@ -573,33 +605,68 @@ def _verify_before_lookback(
     report.verified = (start, end)
     if not isinstance(warehouse, SqlWarehouse):
         report.verify_error = "this warehouse cannot record verifications"
-        return
+        return None
     try:
         coverage = warehouse.coverage(
             start, end, settle_days=config.settle_days, today=today_in(config.zone), time_zone=config.zone
         )
-        loaded = {d.day for d in coverage if d.status in ("loaded", "provisional")}
-        if not loaded:
-            log.info("verify %s..%s: no loaded day to compare", start, end)
-            return
-        checked = verify(
-            config.with_changes(start_date=start, end_date=end), warehouse, client, metrics=config.metrics
-        )
+    except EtlError as err:
+        report.verify_error = str(err)
+        log.error("verify %s..%s failed: %s", start, end, err)
+        return None
+    loaded = {d.day for d in coverage if d.status in ("loaded", "provisional")}
+    if not loaded:
+        log.info("verify %s..%s: no loaded day to compare", start, end)
+        return None
+    return _VerifyPlan(config=config.with_changes(start_date=start, end_date=end), loaded=loaded)
+
+
+def _verify(
+    plan: _VerifyPlan,
+    client: GenesysClient,
+    warehouse: Warehouse,
+    report: RunReport,
+    prefetched: dict[Window, Future[tuple[pa.Table, int]]] | None,
+) -> None:
+    """Compare the planned days with Genesys (answers fetched meanwhile when ``prefetched``)."""
+    from genesys_etl.verify import verify
+    from genesys_etl.warehouse import SqlWarehouse
+
+    assert isinstance(warehouse, SqlWarehouse)
+    assert plan.config.start_date is not None
+    assert plan.config.end_date is not None
+    start, end = plan.config.start_date, plan.config.end_date
+
+    def fetch(window: Window) -> tuple[pa.Table, int]:
+        if prefetched is not None and window in prefetched:
+            return prefetched[window].result()
+        return fetch_genesys(client, window, plan.config.metrics)
+
+    try:
+        checked = verify(plan.config, warehouse, client, metrics=plan.config.metrics, fetch=fetch)
     except EtlError as err:
         report.verify_error = str(err)
         log.error("verify %s..%s failed: %s", start, end, err)
         return
-    report.verify_differs = [day for day in checked.differing_days if day in loaded]
+    report.verify_differs = [day for day in checked.differing_days if day in plan.loaded]
     if report.verify_differs:
         log.error("verify %s..%s: %d day(s) differ from Genesys", start, end, len(report.verify_differs))
     else:
         log.info("verify %s..%s: %s", start, end, checked.summary())
 
 
-def _refresh_queues(client: GenesysClient, warehouse: Warehouse, report: RunReport) -> None:
-    """Refresh the queue dimension from the listing (names, divisions, active flag)."""
+def _refresh_queues(
+    client: GenesysClient,
+    warehouse: Warehouse,
+    report: RunReport,
+    listing: Future[list[dict[str, Any]]] | None = None,
+) -> None:
+    """Refresh the queue dimension from the listing (names, divisions, active flag).
+
+    ``listing`` is the listing fetched meanwhile; without it the queues are listed now.
+    """
     try:
-        queues = list(client.list_queues())
+        queues = listing.result() if listing is not None else list(client.list_queues())
         warehouse.refresh_queues(queues, datetime.now(tz=UTC))
         report.queues_listed = len(queues)
         log.info("queues: %d listed", len(queues))

@@ -101,8 +101,8 @@ def flatten_body(
         loaded_at: as for ``flatten_response``.
         decode: returns the body as JSON objects (the client's decoder: an unparseable body makes it
             ask Genesys again).
-        gate: entered around the fallback's decoding and flattening (a lock keeps one decoded answer
-            in memory at a time).
+        gate: entered around reading and flattening (a lock keeps one answer's scratch memory, and at
+            most one decoded answer, in the process at a time).
 
     Returns:
         As ``flatten_response``.
@@ -114,15 +114,23 @@ def flatten_body(
     if loaded_at.tzinfo is None or loaded_at.utcoffset() is None:
         msg = "loaded_at must be an aware datetime"
         raise ValueError(msg)
-    columns = _read_columns(content)
-    if columns is not None:
-        try:
-            return _flatten_columns(columns, window, load_id=load_id, loaded_at=loaded_at)
-        except (_NotDocumentedShapeError, ResponseShapeError, pa.ArrowException):
-            logger.debug("window %s: answer outside the documented shape; decoding it as objects", window)
-        del columns
     with gate if gate is not None else nullcontext():
-        return flatten_response(decode(), window, load_id=load_id, loaded_at=loaded_at)
+        try:
+            columns = _read_columns(content)
+            pa.default_memory_pool().release_unused()  # the reader's scratch, before the flatten's
+            if columns is not None:
+                try:
+                    return _flatten_columns(columns, window, load_id=load_id, loaded_at=loaded_at)
+                except (_NotDocumentedShapeError, ResponseShapeError, pa.ArrowException):
+                    logger.debug(
+                        "window %s: answer outside the documented shape; decoding it as objects", window
+                    )
+                del columns
+            return flatten_response(decode(), window, load_id=load_id, loaded_at=loaded_at)
+        finally:
+            # Arrow's allocator keeps freed memory for reuse; the reader's and the flatten's scratch
+            # (several times the table) would otherwise stay in the process between windows.
+            pa.default_memory_pool().release_unused()
 
 
 def flatten_response(
@@ -578,17 +586,20 @@ def _flatten_columns(
     kept_rows = pc.sum(keep).as_py() if len(keep) else 0
     unattributed_rows = len(keep) - (kept_rows or 0)
     _log_unattributed(window, unattributed_groups, unattributed_rows)
-    entries = pc.filter(entries, keep)
-    if entries.null_count:
+    if pc.filter(entries.is_null(), keep).true_count if len(keep) else 0:
         raise _NotDocumentedShapeError
-    row_bucket = pc.filter(entry_bucket, keep)
-    row_group = pc.filter(entry_group, keep)
-    names = _child(entries, "metric")
+
+    def kept(values: pa.Array) -> pa.Array:
+        return values if unattributed_rows == 0 else pc.filter(values, keep)
+
+    row_bucket = kept(entry_bucket)
+    row_group = kept(entry_group)
+    names = kept(_child(entries, "metric"))
     if names.null_count:
         raise _NotDocumentedShapeError
 
     schema = arrow_schema()
-    rows = len(entries)
+    rows = len(names)
 
     def constant(value: Any, name: str) -> pa.Array:
         return pa.repeat(pa.scalar(value, schema.field(name).type), rows)
@@ -602,24 +613,24 @@ def _flatten_columns(
         "queue_id": queue_ids,
         "media_type": pc.take(media, row_group),
         "metric": names,
-        "qualifier": _child(entries, "qualifier"),
+        "qualifier": kept(_child(entries, "qualifier")),
         "load_id": constant(load_id, "load_id"),
         "loaded_at": constant(loaded_at.astimezone(UTC), "loaded_at"),
         "loaded_date": constant(loaded_at.astimezone(ZoneInfo(window.time_zone)).date(), "loaded_date"),
     }
     stats = _child(entries, "stats")
     for key, column in settings.STAT_COLUMNS.items():
-        values = _child(stats, key)
+        values = kept(_child(stats, key))
         if pc.any(pc.is_nan(values)).as_py():  # NaN is not JSON: the object path refuses the body
             raise _NotDocumentedShapeError
         arrays[column] = values.cast(schema.field(column).type, safe=True)
-    present = [key for key in sorted(_IGNORED_STATS) if _child(stats, key).null_count < rows]
+    present = [key for key in sorted(_IGNORED_STATS) if _child(stats, key).null_count < len(stats)]
     if present:
         logger.debug("ignoring documented stats without a column: %s", ", ".join(present))
+    bucket_triples = [bucket_days, pc.take(queues, bucket_group), pc.take(media, bucket_group)]
+    if rows and _has_repeated_key(bucket_triples, row_bucket, names, arrays["qualifier"]):
+        raise _NotDocumentedShapeError  # the object path names the repeated key
     table = pa.Table.from_arrays([arrays[field.name] for field in schema], schema=schema)
-    keys = ["metric_date", "queue_id", "media_type", "metric", "qualifier"]
-    if rows and table.select(keys).group_by(keys).aggregate([]).num_rows != rows:
-        raise _NotDocumentedShapeError  # a repeated grain key: the object path names it
     return Flattened(
         table=table,
         unattributed_groups=unattributed_groups,
@@ -627,3 +638,29 @@ def _flatten_columns(
         unknown_stats=frozenset(),
         queue_ids=frozenset(pc.unique(queue_ids).to_pylist()),
     )
+
+
+def _has_repeated_key(
+    bucket_triples: Sequence[pa.Array], row_bucket: pa.Array, names: pa.Array, qualifiers: pa.Array
+) -> bool:
+    """True when two rows share (metric_date, queue_id, media_type, metric, qualifier).
+
+    The rows of a bucket share its (day, queue, media type): the buckets' triples are numbered in
+    Python (a few thousand), so each row's key is three small integers rather than five columns.
+    """
+    numbers: dict[tuple[Any, ...], int] = {}
+    triple = [
+        numbers.setdefault(key, len(numbers))
+        for key in zip(*(a.to_pylist() for a in bucket_triples), strict=True)
+    ]
+    row_triple = np.asarray(triple, dtype=np.int64)[row_bucket.to_numpy(zero_copy_only=False)]
+    metric = pc.dictionary_encode(names)
+    qualifier = pc.dictionary_encode(qualifiers)
+    metric_codes = metric.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    # Null qualifiers are one value of their own (code 0); the others count from 1.
+    qualifier_codes = (
+        pc.add(qualifier.indices, 1).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    )
+    keys = (row_triple * (len(metric.dictionary) + 1) + metric_codes) * (len(qualifier.dictionary) + 1)
+    keys += qualifier_codes
+    return len(np.unique(keys)) != len(keys)

@@ -16,6 +16,8 @@ from importlib import resources
 from typing import Any, Final, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pyarrow as pa
+
 from genesys_etl import settings
 from genesys_etl.errors import ConfigError, EtlError, ShrinkGuardError, WarehouseError
 from genesys_etl.windows import Window, day_exists
@@ -1132,3 +1134,22 @@ class SqlWarehouse(Warehouse):
         """
         with self._mutex, self._transaction("query"):
             return [tuple(row) for row in self._query(sql, params)]
+
+    def fetch_table(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        """Run a read-only query and return its rows as an Arrow table of ``schema`` (columns in order).
+
+        Args:
+            sql: as for ``fetch``; its columns are ``schema``'s, in order.
+            params: as for ``fetch``.
+            schema: the table's names and types.
+
+        Returns:
+            The rows, cast to ``schema``.
+
+        Raises:
+            WarehouseError: the query failed.
+        """
+        rows = self.fetch(sql, params)
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema.names]
+        arrays = [pa.array(list(values), f.type) for values, f in zip(columns, schema, strict=True)]
+        return pa.Table.from_arrays(arrays, schema=schema)
