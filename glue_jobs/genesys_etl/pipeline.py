@@ -43,15 +43,6 @@ NOT_ATTEMPTED = "not attempted"
 _STOPS_RUN = (GenesysAuthError, GenesysUnreachableError)
 
 
-class _RunStoppedError(Exception):
-    """Internal: a window hit an error that stops the run; carries the window's report."""
-
-    def __init__(self, report: WindowReport, cause: EtlError | RunInterrupted) -> None:
-        super().__init__(str(cause))
-        self.report = report
-        self.cause = cause
-
-
 @dataclass
 class WindowReport:
     """What happened to one window.
